@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages zonegate needs to build, test and run. Idempotent: packages that
+# are already installed are not fetched again, and `apt-get update` runs only if something is missing.
+# Usage: tools/scripts/install-deps.sh [build|test]   (test adds the fuzzing and lint tools)
+set -euo pipefail
+mode="${1:-build}"
+
+pkgs=(build-essential cmake pkg-config libyaml-cpp-dev libssl-dev catch2 tzdata)
+if [[ "$mode" == test ]]; then
+  pkgs+=(clang libclang-rt-14-dev clang-format)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

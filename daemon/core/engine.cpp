@@ -73,10 +73,17 @@ std::vector<std::string> Engine::unknown_locations() const {
   return out;
 }
 
-void Engine::place(std::string_view person, ZoneIdx zone) {
+Engine::PersonState& Engine::person_entry(std::string_view person) {
   auto [it, inserted] = people_.try_emplace(std::string(person));
-  PersonState& st = it->second;
-  if (!inserted && st.loc.known) {
+  // People never seen are outside; once tracked they are counted there like everyone else.
+  if (inserted && !occupancy_.empty()) ++occupancy_[0];
+  return it->second;
+}
+
+void Engine::place(std::string_view person, ZoneIdx zone) {
+  if (zone >= occupancy_.size()) return;
+  PersonState& st = person_entry(person);
+  if (st.loc.known) {
     for (ZoneIdx z = st.loc.zone; z != kNoIdx && z < occupancy_.size(); z = policy_->zones[z].parent) {
       if (occupancy_[z] > 0) --occupancy_[z];
     }
@@ -303,6 +310,10 @@ bool Engine::occupancy_allows(ZoneIdx target, ZoneIdx source, std::uint32_t extr
   return true;
 }
 
+bool Engine::fails_secure(DoorIdx door) const {
+  return door < policy_->doors.size() && policy_->doors[door].min_credential == CredentialKind::desfire;
+}
+
 bool Engine::interlock_busy(DoorIdx door) const {
   const Door& d = policy_->doors[door];
   if (d.interlock == kNoIdx) return false;
@@ -463,6 +474,11 @@ void Engine::on_badge(const BadgePresented& e, Instant now, Effects& out) {
     return;
   }
 
+  if (!audit_available_ && fails_secure(e.door)) {
+    decide(out, now, request, person, e.badge, e.door, e.dir, Verdict::deny, Reason::audit_unavailable);
+    return;
+  }
+
   Check c = check_person(e, now);
   if (c.reason != Reason::ok) {
     const bool alarm = c.reason == Reason::anti_passback;
@@ -566,6 +582,7 @@ void Engine::advance_group(Group& g, Instant now, Effects& out) {
     }
     if (needs_screening(d, g.dir)) {
       g.stage = Group::Stage::screening;
+      g.screening_order = next_screening_order_++;
       g.deadline = now + d.gate->window;
       for (const Member& m : g.members) {
         decide(out, now, m.request, m.person, m.badge, g.door, g.dir, Verdict::pending, Reason::screening);
@@ -600,7 +617,12 @@ void Engine::grant_members(Group& g, Reason r, Instant now, Effects& out) {
   for (const Member& m : g.members) {
     const Reason mr = (r == Reason::ok && m.soft_apb) ? Reason::anti_passback : r;
     decide(out, now, m.request, m.person, m.badge, g.door, g.dir, Verdict::grant, mr, m.soft_apb);
-    grants_.push_back(Grant{m.person, g.door, g.dir, now + d.unlock_time, m.request});
+    if (doors_[g.door].open) {
+      // The door already stands open: the person walks through now.
+      move_person(m.person, g.dir == Direction::in ? d.inner : d.outer, now, out);
+    } else {
+      grants_.push_back(Grant{m.person, g.door, g.dir, now + d.unlock_time, m.request});
+    }
   }
   unlock(g.door, d.unlock_time, now, out);
 }
@@ -622,10 +644,10 @@ void Engine::on_gate(const GateSignal& e, Instant now, Effects& out) {
   // The gate cannot identify people: passes are matched to screening groups in badge order.
   std::size_t index = groups_.size();
   for (std::size_t i = 0; i < groups_.size(); ++i) {
-    if (groups_[i].door == gate.door && groups_[i].stage == Group::Stage::screening) {
-      index = i;
-      break;
-    }
+    const Group& g = groups_[i];
+    if (g.door != gate.door || g.stage != Group::Stage::screening) continue;
+    // People walk through the gate in the order they were sent to it.
+    if (index == groups_.size() || g.screening_order < groups_[index].screening_order) index = i;
   }
   if (e.signal == GateSignalKind::clear) {
     note(out, now, "gate_clear", gate.id);
@@ -658,7 +680,7 @@ void Engine::on_gate(const GateSignal& e, Instant now, Effects& out) {
   for (const Member& m : g.members) {
     decide(out, now, m.request, m.person, m.badge, g.door, g.dir, Verdict::deny, Reason::screening_failed);
     if (hold) {
-      PersonState& st = people_[m.person];
+      PersonState& st = person_entry(m.person);
       st.held_at = g.door;
       st.held_since = now;
       note(out, now, "held", d.id, m.person);
@@ -816,7 +838,6 @@ void Engine::on_guard(const GuardCommand& e, Instant now, Effects& out) {
   switch (e.action) {
     case GuardAction::lockdown: {
       const ZoneIdx z = e.zone.value_or(0);
-      if (z >= lockdown_.size()) return;
       lockdown_[z] = true;
       note(out, now, "guard_lockdown", policy_->zones[z].id, e.actor, e.note);
       // Requests waiting to enter the locked zone are refused now, not when their window ends.
@@ -881,7 +902,7 @@ void Engine::on_guard(const GuardCommand& e, Instant now, Effects& out) {
       if (e.zone) {
         place(*e.person, *e.zone);
       } else {
-        PersonState& st = people_[*e.person];
+        PersonState& st = person_entry(*e.person);
         if (st.loc.known) {
           for (ZoneIdx z = st.loc.zone; z != kNoIdx && z < occupancy_.size(); z = policy_->zones[z].parent) {
             if (occupancy_[z] > 0) --occupancy_[z];
@@ -896,7 +917,6 @@ void Engine::on_guard(const GuardCommand& e, Instant now, Effects& out) {
       return;
     }
     case GuardAction::unlock: {
-      if (!e.door || *e.door >= policy_->doors.size()) return;
       if (e.note.empty()) {
         note(out, now, "guard_refused", "unlock", e.actor, "a momentary unlock needs a reason");
         return;

@@ -69,6 +69,14 @@ class Engine {
   /// id; pending requests are cancelled (denied) because their rules may have changed.
   void replace_policy(std::shared_ptr<const Policy> policy, Instant now, Effects& out);
 
+  /// Tells the engine whether the audit trail can be written. While it cannot, every request at a
+  /// door that needs a cryptographic credential (the DB zones) is denied `audit_unavailable`: those
+  /// zones fail secure. Other doors keep working; their records wait in the daemon's queue.
+  void set_audit_available(bool available) { audit_available_ = available; }
+  [[nodiscard]] bool audit_available() const { return audit_available_; }
+  /// True if this door fails secure when the audit trail is unavailable.
+  [[nodiscard]] bool fails_secure(DoorIdx door) const;
+
   [[nodiscard]] const Policy& policy() const { return *policy_; }
   [[nodiscard]] std::shared_ptr<const Policy> policy_ptr() const { return policy_; }
   /// nullopt: never seen, so outside (the root zone).
@@ -111,6 +119,7 @@ class Engine {
     std::vector<Member> members;
     Instant deadline{};
     std::uint32_t clears = 0;
+    std::uint64_t screening_order = 0;  ///< when it entered screening: gate passes go in this order
   };
   struct Grant {
     std::string person;
@@ -162,12 +171,15 @@ class Engine {
             std::string detail = {});
   void move_person(const std::string& person, ZoneIdx to, Instant now, Effects& out);
   bool zone_locked_down(ZoneIdx z) const;
+  /// The person's state, created (located outside, counted there) if never seen.
+  PersonState& person_entry(std::string_view person);
   PersonState* find_person(std::string_view person);
   const PersonState* find_person(std::string_view person) const;
 
   std::shared_ptr<const Policy> policy_;
   Instant last_{};
   std::uint64_t next_request_ = 1;
+  std::uint64_t next_screening_order_ = 1;
   struct TransparentHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
@@ -180,6 +192,7 @@ class Engine {
   std::vector<Grant> grants_;
   std::vector<bool> lockdown_;  ///< per zone
   bool fire_ = false;
+  bool audit_available_ = true;
   std::vector<bool> tamper_active_;
 };
 

@@ -108,12 +108,6 @@ struct TamperInput {
   std::string id;
 };
 
-/// Hardware bindings are opaque to the core; adapters read them from here.
-struct HardwareBinding {
-  std::string key;    ///< e.g. "doors.lobby.reader_in"
-  std::string value;  ///< e.g. "pn532_uart:/dev/ttyS1" or a GPIO line name
-};
-
 class Policy {
  public:
   std::string site_name;
@@ -127,7 +121,6 @@ class Policy {
   std::vector<Schedule> schedules;
   std::vector<Role> roles;
   std::vector<TamperInput> tampers;
-  std::vector<HardwareBinding> hardware;
 
   [[nodiscard]] std::optional<ZoneIdx> zone_index(std::string_view id) const;
   [[nodiscard]] std::optional<DoorIdx> door_index(std::string_view id) const;

@@ -36,6 +36,7 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(Reason::count_)>
     "fire",
     "forgiven",
     "cancelled",
+    "audit_unavailable",
 };
 
 constexpr std::array<std::string_view, static_cast<std::size_t>(AlarmKind::count_)> kAlarms = {

@@ -69,6 +69,7 @@ enum class Reason : std::uint8_t {
   fire,
   forgiven,
   cancelled,
+  audit_unavailable,
   count_  // sentinel, keep last
 };
 

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+/// @file
+/// The `zonegate` subcommands. Each takes the arguments after its name and returns the process
+/// exit status: 0 success, 1 the checked thing is bad (invalid config, failing scenario), 2 usage
+/// error (bad arguments, unknown zone, unreadable time).
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace zonegate::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+/// `zonegate check FILE`
+int run_check(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// `zonegate policy test FILE...`
+int run_policy_test(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// `zonegate policy who-can --zone Z --at TIME [--site FILE] [--people FILE] [--all]`
+int run_who_can(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+/// The usage text of the whole command.
+const char* usage_text();
+
+}  // namespace zonegate::cli

@@ -19,6 +19,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "config/hardware_section.hpp"
+#include "config/reader.hpp"
 #include "config/tzif.hpp"
 #include "config/yaml_tree.hpp"
 
@@ -41,99 +43,15 @@ std::string ConfigError::to_string() const {
 
 namespace {
 
-using core::Duration;
-using Kind = YamlNode::Kind;
+using namespace detail;
 using namespace std::chrono_literals;
 
-// A file with this many problems is not worth reading further; stopping there also bounds the
-// work a hostile file (aliases multiply nodes) can cause.
-constexpr std::size_t kMaxErrors = 500;
 // Zone, door, gate, schedule and interlock indices are 16-bit with 0xFFFF reserved; a site is far
 // smaller than this.
 constexpr std::size_t kMaxTableSize = 4000;
-constexpr std::size_t kMaxIdLength = 64;
 constexpr std::size_t kMaxSiteNameLength = 128;
 constexpr std::uint32_t kMaxOccupancy = 1000000;
-constexpr Duration kMaxDuration = 24h;
-constexpr std::size_t kMaxNamesListed = 12;
 constexpr off_t kMaxFileBytes = 16 * 1024 * 1024;
-
-// ------------------------------------------------------------------------------------------------
-// Text helpers
-// ------------------------------------------------------------------------------------------------
-
-/// Text from the file, made safe for a one-line message: control characters are escaped and long
-/// text is cut (without splitting a UTF-8 sequence).
-std::string printable(std::string_view s, std::size_t limit = 64) {
-  std::string out;
-  bool cut = false;
-  if (s.size() > limit) {
-    std::size_t n = limit;
-    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0U) == 0x80U) --n;
-    s = s.substr(0, n);
-    cut = true;
-  }
-  static constexpr std::string_view kHex = "0123456789abcdef";
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20U || u == 0x7FU) {
-      out += "\\x";
-      out += kHex[u >> 4U];
-      out += kHex[u & 0xFU];
-    } else {
-      out += c;
-    }
-  }
-  if (cut) out += "...";
-  return out;
-}
-
-std::string quoted(std::string_view s) { return "'" + printable(s) + "'"; }
-
-std::string describe(const YamlNode& n) {
-  switch (n.kind) {
-    case Kind::null:
-      return "nothing";
-    case Kind::scalar:
-      return n.plain ? quoted(n.text) : "the quoted string " + quoted(n.text);
-    case Kind::sequence:
-      return "a list";
-    case Kind::map:
-      return "a map";
-  }
-  return "nothing";
-}
-
-std::string join(const std::vector<std::string_view>& names) {
-  std::string out;
-  for (auto n : names) {
-    if (!out.empty()) out += ", ";
-    out += n;
-  }
-  return out;
-}
-
-std::string child_path(const std::string& path, std::string_view key) {
-  std::string k = printable(key, 128);
-  return path.empty() ? k : path + "." + k;
-}
-
-std::string index_path(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
-
-bool valid_id(std::string_view s) {
-  if (s.empty() || s.size() > kMaxIdLength) return false;
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
-  if (!alnum(s.front())) return false;
-  return std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-' || c == '_'; });
-}
-
-std::string format_duration(Duration d) {
-  const auto ms = d.count();
-  if (ms % 3600000 == 0) return std::to_string(ms / 3600000) + "h";
-  if (ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
-}
 
 std::string format_time(std::int32_t minute) {
   const std::int32_t h = minute / 60;
@@ -147,137 +65,7 @@ std::string format_time(std::int32_t minute) {
   return out;
 }
 
-bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-/// Digits to a number; nullopt when there are more digits than a uint64 holds comfortably.
-std::optional<std::uint64_t> to_number(std::string_view digits) {
-  if (!all_digits(digits) || digits.size() > 18) return std::nullopt;
-  std::uint64_t v = 0;
-  for (char c : digits) v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  return v;
-}
-
-/// Edit distance with adjacent transpositions, for spotting a misspelt key.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  if (a.size() > 64 || b.size() > 64) return 64;
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
 constexpr std::array<std::string_view, 7> kDayNames = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-
-// ------------------------------------------------------------------------------------------------
-// Where a value sits in the file
-// ------------------------------------------------------------------------------------------------
-
-/// A value together with its key path and the place its key (or list element) is written.
-struct Item {
-  const YamlNode* node = nullptr;  // never null once built
-  std::string path;
-  SourceMark where;  // the key; used for "missing key" and for values that are empty
-
-  /// Where to point at the value itself: an empty value has no text of its own, so use its key.
-  [[nodiscard]] SourceMark mark() const {
-    if (node->kind == Kind::null || node->mark.line <= 0) return where;
-    return node->mark;
-  }
-};
-
-/// A map entry whose key is a name (an id or a schema key).
-struct Named {
-  std::string key;
-  Item item;
-};
-
-/// The entries of a map whose keys are fixed by the schema, looked up by name.
-class Fields {
- public:
-  Fields() = default;
-  Fields(Item self, std::vector<Named> entries, std::vector<std::string> unknown)
-      : self_(std::move(self)), entries_(std::move(entries)), unknown_(std::move(unknown)), ok_(true) {}
-
-  [[nodiscard]] bool ok() const { return ok_; }
-  [[nodiscard]] const Item& self() const { return self_; }
-  [[nodiscard]] const Item* get(std::string_view name) const {
-    for (const auto& e : entries_) {
-      if (e.key == name) return &e.item;
-    }
-    return nullptr;
-  }
-  /// True when an unknown key of this map looks like a misspelling of `name`; that key has
-  /// been reported already, so a missing `name` is not reported again.
-  [[nodiscard]] bool misspelt(std::string_view name) const {
-    return std::any_of(unknown_.begin(), unknown_.end(),
-                       [&](const std::string& k) { return edit_distance(k, name) <= (name.size() <= 4 ? 1U : 2U); });
-  }
-
- private:
-  Item self_;
-  std::vector<Named> entries_;
-  std::vector<std::string> unknown_;
-  bool ok_ = false;
-};
-
-/// Names defined in one section (zones, doors, ...) in file order, for resolving references.
-class NameTable {
- public:
-  void add(const std::string& name) {
-    if (index_.emplace(name, names_.size()).second) names_.push_back(name);
-  }
-  [[nodiscard]] std::optional<std::size_t> find(std::string_view name) const {
-    auto it = index_.find(std::string(name));
-    if (it == index_.end()) return std::nullopt;
-    return it->second;
-  }
-  [[nodiscard]] std::size_t size() const { return names_.size(); }
-  /// The section defining these names could not be read; references to it are not reported.
-  void set_broken() { broken_ = true; }
-  [[nodiscard]] bool broken() const { return broken_; }
-  [[nodiscard]] const std::string& name(std::size_t i) const { return names_[i]; }
-  /// "a, b, c" (shortened when long), for "unknown X" messages.
-  [[nodiscard]] std::string listing() const {
-    std::string out;
-    for (std::size_t i = 0; i < names_.size() && i < kMaxNamesListed; ++i) {
-      if (i > 0) out += ", ";
-      out += printable(names_[i]);
-    }
-    if (names_.size() > kMaxNamesListed) out += ", ... (" + std::to_string(names_.size()) + " in all)";
-    return out;
-  }
-
- private:
-  std::vector<std::string> names_;
-  std::unordered_map<std::string, std::size_t> index_;
-  bool broken_ = false;
-};
-
-template <typename T>
-struct Choice {
-  std::string_view name;
-  T value;
-};
-
-template <typename T, std::size_t N>
-std::string choice_names(const std::array<Choice<T>, N>& choices) {
-  std::string out;
-  for (const auto& c : choices) {
-    if (!out.empty()) out += ", ";
-    out += c.name;
-  }
-  return out;
-}
 
 constexpr std::array<Choice<core::AntiPassback>, 3> kAntiPassback = {{
     {"off", core::AntiPassback::off},
@@ -350,10 +138,10 @@ struct EscortUse {
 // The compiler: one pass over the tree per section, errors collected as it goes
 // ------------------------------------------------------------------------------------------------
 
-class Compiler {
+class Compiler : private Reader {
  public:
   Compiler(std::string_view text, const std::string& file, const TimeZoneLoader& tz)
-      : text_(text), file_(file), tz_(tz) {}
+      : Reader(file), text_(text), tz_(tz) {}
 
   LoadResult run() {
     LoadResult result;
@@ -383,6 +171,8 @@ class Compiler {
     if (errors_.empty()) {
       policy_.finalize();
       result.policy = std::make_shared<const core::Policy>(std::move(policy_));
+      result.hardware = std::make_shared<const HardwareConfig>(std::move(hardware_));
+      result.daemon = std::make_shared<const DaemonSettings>(std::move(daemon_));
     }
     result.errors = std::move(errors_);
     return result;
@@ -403,262 +193,6 @@ class Compiler {
   }
 
  private:
-  // ---- reporting -------------------------------------------------------------------------------
-
-  /// Thrown by error() at the cap; caught in run(). Stops the work a hostile file can cause.
-  struct TooManyErrors {};
-
-  void error(SourceMark at, std::string key, std::string message) {
-    if (errors_.size() >= kMaxErrors) {
-      overflow_ = true;
-      throw TooManyErrors{};
-    }
-    errors_.push_back(ConfigError{file_, at.line, at.column, std::move(key), std::move(message)});
-  }
-  void error(const Item& it, std::string message) { error(it.mark(), it.path, std::move(message)); }
-
-  // ---- generic readers ------------------------------------------------------------------------
-
-  /// Entries of a map value with their keys checked: keys must be scalars and unique (the first
-  /// of a repeated key wins). An empty value reads as an empty map.
-  std::optional<std::vector<Named>> entries(const Item& it) {
-    const YamlNode& n = *it.node;
-    if (n.kind == Kind::null) return std::vector<Named>{};
-    if (n.kind != Kind::map) {
-      error(it, "expected a map, got " + describe(n));
-      return std::nullopt;
-    }
-    std::vector<Named> out;
-    std::unordered_map<std::string, int> first_line;
-    for (const auto& e : n.entries) {
-      const SourceMark key_mark = e.key->mark.line > 0 ? e.key->mark : it.mark();
-      if (e.key->kind != Kind::scalar) {
-        error(key_mark, it.path, "a key must be a name, got " + describe(*e.key));
-        continue;
-      }
-      const std::string& key = e.key->text;
-      auto [pos, fresh] = first_line.emplace(key, key_mark.line);
-      if (!fresh) {
-        error(key_mark, child_path(it.path, key),
-              "duplicate key " + quoted(key) + " (first defined at line " + std::to_string(pos->second) + ")");
-        continue;
-      }
-      out.push_back(Named{key, Item{e.value, child_path(it.path, key), key_mark}});
-    }
-    return out;
-  }
-
-  /// A map with a fixed set of keys. Unknown keys are reported; the result is !ok() when the
-  /// value is not a map at all.
-  Fields fields(const Item& it, std::initializer_list<std::string_view> allowed) {
-    auto list = entries(it);
-    if (!list) return Fields{};
-    std::vector<Named> known;
-    std::vector<std::string> unknown;
-    for (auto& e : *list) {
-      if (std::find(allowed.begin(), allowed.end(), e.key) != allowed.end()) {
-        known.push_back(std::move(e));
-        continue;
-      }
-      std::string message = "unknown key " + quoted(e.key);
-      if (allowed.size() == 0) {
-        message += " (this map takes no keys)";
-      } else {
-        message += " (expected one of: " + join(std::vector<std::string_view>(allowed)) + ")";
-      }
-      error(e.item.where, e.item.path, std::move(message));
-      unknown.push_back(e.key);
-    }
-    return Fields{it, std::move(known), std::move(unknown)};
-  }
-
-  const Item* require(const Fields& f, std::string_view name) {
-    const Item* it = f.get(name);
-    if (it == nullptr && !f.misspelt(name)) {
-      error(f.self().where, child_path(f.self().path, name), "missing required key " + quoted(name));
-    }
-    return it;
-  }
-
-  /// Entries of a map from ids to definitions (zones, doors, ...): every key must be a valid id.
-  std::vector<Named> id_entries(const Item& it, std::string_view noun) {
-    auto list = entries(it);
-    if (!list) return {};
-    std::vector<Named> out;
-    for (auto& e : *list) {
-      if (!valid_id(e.key)) {
-        error(e.item.where, e.item.path,
-              "invalid " + std::string(noun) + " id " + quoted(e.key) +
-                  ": an id is 1 to 64 letters, digits, '-' or '_', starting with a letter or digit");
-      }
-      out.push_back(std::move(e));
-    }
-    return out;
-  }
-
-  std::optional<std::vector<Item>> list(const Item& it, std::string_view what) {
-    const YamlNode& n = *it.node;
-    if (n.kind == Kind::null) return std::vector<Item>{};
-    if (n.kind != Kind::sequence) {
-      error(it, "expected a list of " + std::string(what) + ", got " + describe(n));
-      return std::nullopt;
-    }
-    std::vector<Item> out;
-    out.reserve(n.items.size());
-    for (std::size_t i = 0; i < n.items.size(); ++i) {
-      const YamlNode* e = n.items[i];
-      out.push_back(Item{e, index_path(it.path, i), e->mark.line > 0 ? e->mark : it.mark()});
-    }
-    return out;
-  }
-
-  const std::string* scalar(const Item& it, std::string_view what) {
-    if (it.node->kind == Kind::scalar) return &it.node->text;
-    error(it, "expected " + std::string(what) + ", got " + describe(*it.node));
-    return nullptr;
-  }
-
-  std::optional<bool> boolean(const Item& it) {
-    const YamlNode& n = *it.node;
-    if (n.kind == Kind::scalar && n.plain) {
-      if (n.text == "true" || n.text == "True" || n.text == "TRUE") return true;
-      if (n.text == "false" || n.text == "False" || n.text == "FALSE") return false;
-    }
-    error(it, "expected a boolean (true or false), got " + describe(n));
-    return std::nullopt;
-  }
-
-  std::optional<std::uint32_t> positive_count(const Item& it, std::uint32_t max) {
-    const YamlNode& n = *it.node;
-    if (n.kind == Kind::scalar && n.plain) {
-      std::string_view t = n.text;
-      if (t.size() > 1 && t.front() == '-' && all_digits(t.substr(1))) {
-        error(it, "must not be negative, got " + quoted(t));
-        return std::nullopt;
-      }
-      if (t.size() > 1 && t.front() == '+') t.remove_prefix(1);
-      if (all_digits(t)) {
-        const auto v = to_number(t);
-        if (!v || *v > max) {
-          error(it, "is too large: " + quoted(n.text) + " (at most " + std::to_string(max) + ")");
-          return std::nullopt;
-        }
-        if (*v == 0) {
-          error(it, "must be at least 1 (leave the key out for no limit)");
-          return std::nullopt;
-        }
-        return static_cast<std::uint32_t>(*v);
-      }
-    }
-    error(it, "expected a whole number, got " + describe(n));
-    return std::nullopt;
-  }
-
-  std::optional<Duration> duration(const Item& it) {
-    const std::string* s = scalar(it, "a duration such as 5s or 500ms");
-    if (s == nullptr) return std::nullopt;
-    std::string_view t = *s;
-    std::size_t digits = 0;
-    while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
-    const std::string_view number = t.substr(0, digits);
-    const std::string_view unit = t.substr(digits);
-    std::int64_t scale = 0;
-    if (unit == "ms") {
-      scale = 1;
-    } else if (unit == "s") {
-      scale = 1000;
-    } else if (unit == "m") {
-      scale = 60000;
-    } else if (unit == "h") {
-      scale = 3600000;
-    }
-    if (number.empty() || scale == 0) {
-      std::string hint = (!number.empty() && unit.empty()) ? " (add a unit)" : "";
-      error(it,
-            "invalid duration " + quoted(t) + ": expected a whole number followed by ms, s, m or h, e.g. 5s" + hint);
-      return std::nullopt;
-    }
-    const auto v = to_number(number);
-    if (!v || *v > static_cast<std::uint64_t>(kMaxDuration.count())) {
-      error(it, "duration " + quoted(t) + " is longer than 24h");
-      return std::nullopt;
-    }
-    const Duration d{static_cast<std::int64_t>(*v) * scale};
-    if (d > kMaxDuration) {
-      error(it, "duration " + quoted(t) + " is longer than 24h");
-      return std::nullopt;
-    }
-    if (d.count() == 0) {
-      error(it, "duration must be greater than zero");
-      return std::nullopt;
-    }
-    return d;
-  }
-
-  template <typename T, std::size_t N>
-  std::optional<T> choice(const Item& it, const std::array<Choice<T>, N>& choices, std::string_view noun) {
-    const std::string* s = scalar(it, "one of: " + choice_names(choices));
-    if (s == nullptr) return std::nullopt;
-    for (const auto& c : choices) {
-      if (c.name == *s) return c.value;
-    }
-    error(it, "invalid " + std::string(noun) + " " + quoted(*s) + " (expected one of: " + choice_names(choices) + ")");
-    return std::nullopt;
-  }
-
-  /// A list of distinct choices; an empty list is an error when `non_empty`.
-  template <typename T, std::size_t N>
-  std::optional<std::vector<T>> choice_list(const Item& it, const std::array<Choice<T>, N>& choices,
-                                            std::string_view noun, bool non_empty = true) {
-    auto items = list(it, std::string(noun) + "s");
-    if (!items) return std::nullopt;
-    if (items->empty() && non_empty) {
-      error(it, "must list at least one " + std::string(noun) + " (one of: " + choice_names(choices) + ")");
-      return std::nullopt;
-    }
-    std::vector<T> out;
-    bool ok = true;
-    for (const auto& e : *items) {
-      auto v = choice(e, choices, noun);
-      if (!v) {
-        ok = false;
-        continue;
-      }
-      if (std::find(out.begin(), out.end(), *v) != out.end()) {
-        error(e, quoted(e.node->text) + " is listed twice");
-        continue;
-      }
-      out.push_back(*v);
-    }
-    if (!ok) return std::nullopt;
-    return out;
-  }
-
-  /// A reference by id to something defined in another section.
-  std::optional<std::size_t> reference(const Item& it, const NameTable& table, std::string_view noun,
-                                       std::string_view plural) {
-    const std::string* s = scalar(it, "a " + std::string(noun) + " id");
-    if (s == nullptr) return std::nullopt;
-    if (auto i = table.find(*s)) return i;
-    if (table.broken()) return std::nullopt;
-    if (table.size() == 0) {
-      error(it, "unknown " + std::string(noun) + " " + quoted(*s) + " (no " + std::string(plural) + " are defined)");
-    } else {
-      error(it, "unknown " + std::string(noun) + " " + quoted(*s) + " (defined " + std::string(plural) + ": " +
-                    table.listing() + ")");
-    }
-    return std::nullopt;
-  }
-
-  static bool is_map(const Item& it) { return it.node->kind == Kind::map || it.node->kind == Kind::null; }
-
-  bool check_table_size(const Item& it, std::size_t n, std::size_t max, std::string_view plural) {
-    if (n <= max) return true;
-    error(it.where, it.path,
-          "too many " + std::string(plural) + ": " + std::to_string(n) + " (at most " + std::to_string(max) + ")");
-    return false;
-  }
-
   /// held_alarm must come after held_prealarm. Reports at whichever of the two is written here;
   /// when neither is, the problem was inherited and is reported where it was written.
   void check_held(const Item* pre_item, const Item* alarm_item, Duration pre, Duration alarm,
@@ -686,8 +220,8 @@ class Compiler {
       error(top.mark(), "", "the file must be a map with keys site, zones, doors and roles, got " + describe(root));
       return;
     }
-    Fields f =
-        fields(top, {"site", "defaults", "zones", "schedules", "gates", "doors", "interlocks", "roles", "tamper"});
+    Fields f = fields(top, {"site", "defaults", "zones", "schedules", "gates", "doors", "interlocks", "roles", "tamper",
+                            "hardware", "daemon"});
     if (!f.ok()) return;
     // Required sections are checked up front so their absence is reported even when other
     // sections are broken.
@@ -705,7 +239,22 @@ class Compiler {
     if (doors != nullptr) load_doors(*doors);
     if (const Item* i = f.get("interlocks")) load_interlocks(*i);
     if (roles != nullptr) load_roles(*roles);
-    if (const Item* t = f.get("tamper")) load_tampers(*t);
+    const Item* tamper = f.get("tamper");
+    if (tamper != nullptr) load_tampers(*tamper);
+
+    // Not part of the policy: how this gateway is wired, and how the daemon runs.
+    const SiteNames names{policy_,
+                          door_names_,
+                          gate_names_,
+                          tamper_names_,
+                          door_items_,
+                          gate_items_,
+                          tamper_items_,
+                          doors != nullptr && !door_names_.broken(),
+                          !gate_names_.broken(),
+                          !tamper_names_.broken()};
+    hardware_ = compile_hardware(*this, f.get("hardware"), names);
+    daemon_ = compile_daemon(*this, f.get("daemon"));
   }
 
   void load_site(const Item& it) {
@@ -713,16 +262,12 @@ class Compiler {
     if (!f.ok()) return;
     if (const Item* n = require(f, "name")) {
       if (const std::string* s = scalar(*n, "the site's name")) {
-        const bool has_control = std::any_of(s->begin(), s->end(), [](char c) {
-          const auto u = static_cast<unsigned char>(c);
-          return u < 0x20U || u == 0x7FU;
-        });
         if (s->empty()) {
           error(*n, "the site name must not be empty");
         } else if (s->size() > kMaxSiteNameLength) {
           error(*n, "the site name is too long (" + std::to_string(s->size()) + " bytes, at most " +
                         std::to_string(kMaxSiteNameLength) + ")");
-        } else if (has_control) {
+        } else if (has_control(*s)) {
           error(*n, "the site name must not contain control characters");
         } else {
           policy_.site_name = *s;
@@ -1101,7 +646,10 @@ class Compiler {
     if (!is_map(it)) door_names_.set_broken();
     std::vector<Named> named = id_entries(it, "door");
     if (!check_table_size(it, named.size(), kMaxTableSize, "doors")) named.resize(kMaxTableSize);
-    for (const auto& n : named) door_names_.add(n.key);
+    for (const auto& n : named) {
+      door_names_.add(n.key);
+      door_items_.push_back(n.item);
+    }
     for (std::size_t i = 0; i < named.size(); ++i) {
       core::Door d;
       d.id = named[i].key;
@@ -1417,31 +965,41 @@ class Compiler {
 
   void load_tampers(const Item& it) {
     auto items = list(it, "tamper input ids");
-    if (!items) return;
+    if (!items) {
+      tamper_names_.set_broken();
+      return;
+    }
     if (!check_table_size(it, items->size(), kMaxTableSize, "tamper inputs")) items->resize(kMaxTableSize);
-    NameTable seen;
+    // Invalid ids are kept in tamper_names_ too, so the hardware section's references to them
+    // are not reported again as unknown.
+    auto define = [&](const Item& e, const std::string& id) {
+      if (tamper_names_.find(id)) return;
+      tamper_names_.add(id);
+      tamper_items_.push_back(e);
+    };
     for (const auto& e : *items) {
       const std::string* s = scalar(e, "a tamper input id");
-      if (s == nullptr) continue;
+      if (s == nullptr) {
+        tamper_names_.set_broken();
+        continue;
+      }
       if (!valid_id(*s)) {
         error(e, "invalid tamper input id " + quoted(*s) +
                      ": an id is 1 to 64 letters, digits, '-' or '_', starting with a letter or digit");
+        define(e, *s);
         continue;
       }
-      if (seen.find(*s)) {
+      if (tamper_names_.find(*s)) {
         error(e, quoted(*s) + " is listed twice");
         continue;
       }
-      seen.add(*s);
+      define(e, *s);
       policy_.tampers.push_back(core::TamperInput{*s});
     }
   }
 
   std::string_view text_;
-  const std::string& file_;
   const TimeZoneLoader& tz_;
-  std::vector<ConfigError> errors_;
-  bool overflow_ = false;
 
   core::Policy policy_;
   Timings defaults_;
@@ -1450,7 +1008,12 @@ class Compiler {
   NameTable schedule_names_;
   NameTable role_names_;
   NameTable gate_names_;
-  std::vector<Item> gate_items_;
+  std::vector<Item> gate_items_;  // gate definitions, in policy order
+  std::vector<Item> door_items_;  // door definitions, in policy order
+  NameTable tamper_names_;
+  std::vector<Item> tamper_items_;  // tamper list elements, in tamper_names_ order
+  HardwareConfig hardware_;
+  DaemonSettings daemon_;
   NameTable door_names_;
   bool gate_ref_broken_ = false;
   std::vector<bool> zone_unsettled_;  // policy index: parent unknown or on a cycle

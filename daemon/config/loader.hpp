@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /// @file
-/// Loading `zones.yaml` into an immutable core::Policy. The text is parsed, every key and value is
+/// Loading `zones.yaml` into an immutable core::Policy, plus the gateway's hardware wiring and daemon
+/// settings (which are not part of the policy). The text is parsed, every key and value is
 /// validated, every name is resolved, and all problems found are reported together, each with
 /// file, line, column and the dotted key path. The key reference is docs/config.md.
 #pragma once
@@ -12,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "config/daemon_settings.hpp"
+#include "config/hardware.hpp"
 #include "core/policy.hpp"
 #include "core/timezone.hpp"
 
@@ -29,11 +32,17 @@ struct ConfigError {
   [[nodiscard]] std::string to_string() const;
 };
 
-/// The outcome of a load: a policy, or the errors that prevent one.
+/// The outcome of a load: a policy with its hardware and daemon settings, or the errors that
+/// prevent them. The three pointers are all set (without errors) or all null (with errors).
 struct LoadResult {
   std::shared_ptr<const core::Policy> policy;  ///< null whenever errors is not empty
-  std::vector<ConfigError> errors;             ///< sorted by line, then column
-  [[nodiscard]] bool ok() const { return policy && errors.empty(); }
+  /// The `hardware:` section; when the file has none, every door, gate, fire and tamper input is
+  /// simulated with default line names (see HardwareConfig).
+  std::shared_ptr<const HardwareConfig> hardware;
+  /// The `daemon:` section; DaemonSettings{} when the file has none.
+  std::shared_ptr<const DaemonSettings> daemon;
+  std::vector<ConfigError> errors;  ///< sorted by line, then column
+  [[nodiscard]] bool ok() const { return policy && hardware && daemon && errors.empty(); }
 };
 
 /// Resolves an IANA time zone name; returns nullopt and sets *error (if not null) when it cannot.

@@ -320,6 +320,6 @@ dpkg-query --admindir="$rootfs/var/lib/dpkg" -W -f '${Package}\t${Version}\t${Ar
   >"$out/$name.packages"
 log "packing $out/$name.tar.zst"
 tar --numeric-owner --xattrs --xattrs-include='*' --acls --one-file-system -C "$rootfs" -cf - . |
-  zstd -q -T0 -19 -o "$out/$name.tar.zst" -f
+  zstd -q -T0 -9 -o "$out/$name.tar.zst" -f
 (cd "$out" && sha256sum "$name.tar.zst" "$name.packages" zonegate-gpio.dtbo >SHA256SUMS)
 log "done: $(du -h "$out/$name.tar.zst" | cut -f1) $out/$name.tar.zst, $(wc -l <"$out/$name.packages") packages"

@@ -147,6 +147,13 @@ ok = "@system-service" in filters and any(
 print(f"  {'ok' if ok else 'BAD'}: SystemCallFilter=@system-service, then ~@privileged @resources")
 if not ok:
     problems.append("SystemCallFilter")
+# Calls given back after the deny list: only @chown (the control socket's group), nothing else.
+given_back = [w for f in filters[1:] if f and not f.startswith("~") for w in f.split()]
+ok = set(given_back) <= {"@chown"}
+print(f"  {'ok' if ok else 'BAD'}: system calls given back after the deny list: "
+      f"{' '.join(given_back) or 'none'} (at most @chown)")
+if not ok:
+    problems.append("SystemCallFilter given back")
 
 # Settings that would quietly undo the sandbox or break the device access if someone added them.
 for key, bad in (("DynamicUser", "yes"), ("User", "root"), ("PermissionsStartOnly", "yes"),

@@ -5,9 +5,10 @@
 set -euo pipefail
 mode="${1:-build}"
 
-pkgs=(build-essential cmake pkg-config libyaml-cpp-dev libssl-dev catch2 tzdata)
+pkgs=(build-essential cmake pkg-config libyaml-cpp-dev libssl-dev catch2 tzdata libboost-dev libsqlite3-dev
+      libnfc-dev libfreefare-dev libgpiod-dev libsystemd-dev nlohmann-json3-dev)
 if [[ "$mode" == test ]]; then
-  pkgs+=(clang libclang-rt-14-dev clang-format)
+  pkgs+=(clang libclang-rt-14-dev clang-format python3 sqlite3 device-tree-compiler shellcheck)
 fi
 
 missing=()

@@ -22,6 +22,19 @@ int run_policy_test(const std::vector<std::string>& args, std::ostream& out, std
 /// `zonegate policy who-can --zone Z --at TIME [--site FILE] [--people FILE] [--all]`
 int run_who_can(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
+/// `zonegate status [--json]`
+int run_status(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// `zonegate sim tap|gate|door|rex|fire|tamper|reader ...`
+int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// `zonegate guard ack|release|forgive|lockdown|lift|unlock ...`
+int run_guard(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// `zonegate reload`
+int run_reload(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// `zonegate badge add|revoke|list|import ...` (opens <state-dir>/credentials.db directly)
+int run_badge(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// `zonegate audit tail|query|export|verify ...`
+int run_audit(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
 /// The usage text of the whole command.
 const char* usage_text();
 

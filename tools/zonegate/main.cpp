@@ -22,6 +22,12 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (command == "check") return run_check(rest(1), std::cout, std::cerr);
+  if (command == "status") return run_status(rest(1), std::cout, std::cerr);
+  if (command == "sim") return run_sim(rest(1), std::cout, std::cerr);
+  if (command == "guard") return run_guard(rest(1), std::cout, std::cerr);
+  if (command == "reload") return run_reload(rest(1), std::cout, std::cerr);
+  if (command == "badge") return run_badge(rest(1), std::cout, std::cerr);
+  if (command == "audit") return run_audit(rest(1), std::cout, std::cerr);
   if (command == "policy" && args.size() >= 2) {
     if (args[1] == "test") return run_policy_test(rest(2), std::cout, std::cerr);
     if (args[1] == "who-can") return run_who_can(rest(2), std::cout, std::cerr);

@@ -298,6 +298,10 @@ void Controller::flush() {
       enter_degraded(r.error().message);
     }
   }
+  // Guards see every alarm at once, also while the audit trail is down and its records wait in
+  // the backlog (retry_backlog() does not list them again). Alarms the controller raised itself
+  // are listed already; note_alarms() skips those repeats.
+  note_alarms(records);
   if (!durable) {
     for (auto& rec : records) {
       if (backlog_.size() >= options_.backlog_limit) {
@@ -309,7 +313,6 @@ void Controller::flush() {
     for (auto& e : entries) backlog_entries_.push_back(std::move(e));
     records.clear();
   }
-  note_alarms(durable ? records : std::vector<core::Record>{});
   if (durable && record_observer_) {
     for (const auto& rec : records) record_observer_(rec);
   }

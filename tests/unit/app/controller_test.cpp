@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: Apache-2.0
+// Controller tests: the real engine, audit store and credential store, simulated readers and lines,
+// the sample site's zones.yaml, a manual clock at a weekday 10:00 in Tokyo.
+#include <stdlib.h>
+
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "adapters/audit/audit_store.hpp"
+#include "adapters/credentials/credential_store.hpp"
+#include "app/controller.hpp"
+#include "app/system_clock.hpp"
+#include "config/loader.hpp"
+#include "sim/sim_lines.hpp"
+#include "sim/sim_reader.hpp"
+
+namespace {
+
+using namespace zonegate;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using adapters::audit::AuditStore;
+using adapters::audit::Filter;
+using adapters::audit::Row;
+using adapters::credentials::CredentialStore;
+
+const core::Instant kStart = core::Instant{std::chrono::sys_days{std::chrono::year{2026} / 12 / 1}} + 1h;  // 10:00 JST
+
+constexpr core::CapabilityMask kAllCaps =
+    core::cap_bit(core::Capability::forgive) | core::cap_bit(core::Capability::release) |
+    core::cap_bit(core::Capability::lockdown) | core::cap_bit(core::Capability::unlock);
+
+fs::path make_temp_dir() {
+  std::string tmpl = (fs::temp_directory_path() / "zg-controller-XXXXXX").string();
+  char* made = mkdtemp(tmpl.data());
+  REQUIRE(made != nullptr);
+  return fs::path(made);
+}
+
+std::string sample_config() { return std::string(ZONEGATE_SOURCE_DIR) + "/zones.yaml"; }
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_text(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::trunc);
+  out << text;
+}
+
+/// Runs every ready handler until none is left (timers that are not due are left alone).
+void drain(boost::asio::io_context& io) {
+  for (int i = 0; i < 1000; ++i) {
+    io.restart();
+    if (io.poll() == 0) return;
+  }
+  FAIL("io_context did not become idle");
+}
+
+/// Advances the loop in small real-time steps (debounce and retry timers) until `done` holds.
+/// Gives up after a generous bound so a broken controller fails the test instead of hanging.
+bool run_until(boost::asio::io_context& io, const std::function<bool()>& done) {
+  for (int i = 0; i < 400; ++i) {  // up to ~4 s; normally a few steps
+    drain(io);
+    if (done()) return true;
+    io.restart();
+    io.run_for(10ms);
+  }
+  drain(io);
+  return done();
+}
+
+struct Rig {
+  fs::path dir = make_temp_dir();
+  boost::asio::io_context io{1};
+  app::ManualClock clock{kStart};
+  config::LoadResult cfg = config::load_policy_file(sample_config());
+  std::unique_ptr<AuditStore> audit;
+  std::unique_ptr<CredentialStore> creds;
+  std::unique_ptr<sim::SimLines> lines;
+  std::map<std::string, sim::SimReader*> readers;
+  std::unique_ptr<app::Controller> ctl;
+
+  Rig() {
+    REQUIRE(cfg.ok());
+    adapters::audit::Options ao;
+    ao.state_dir = dir;
+    ao.gateway_id = "gw-test-01";
+    ao.fault_injection = true;
+    auto a = AuditStore::open(ao);
+    REQUIRE(a.ok());
+    audit = std::move(*a);
+    auto c = CredentialStore::open(dir / "credentials.db");
+    REQUIRE(c.ok());
+    creds = std::move(*c);
+
+    std::vector<std::string> names = cfg.hardware->all_input_names();
+    for (auto& n : cfg.hardware->all_output_names()) names.push_back(n);
+    lines = std::make_unique<sim::SimLines>(io, names);
+
+    std::vector<std::unique_ptr<ports::BadgeReader>> rs;
+    for (const auto& d : cfg.hardware->doors) {
+      for (core::Direction way : {core::Direction::in, core::Direction::out}) {
+        auto r = std::make_unique<sim::SimReader>(io, config::sim_reader_id(d.door, way));
+        readers[r->id()] = r.get();
+        rs.push_back(std::move(r));
+      }
+    }
+    app::ControllerOptions opts;
+    opts.retry_min = 10ms;
+    opts.retry_max = 40ms;
+    ctl = std::make_unique<app::Controller>(io, clock, *audit, *creds, *lines, std::move(rs), cfg, opts);
+    auto err = ctl->start();
+    REQUIRE_FALSE(err.has_value());
+    drain(io);
+  }
+
+  ~Rig() {
+    ctl.reset();
+    lines.reset();
+    creds.reset();
+    audit.reset();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  std::string enrol(const std::string& person, const std::vector<std::string>& roles, const std::string& uid,
+                    core::CredentialKind kind) {
+    REQUIRE(creds->put_person(adapters::credentials::Person{person, person, roles}, clock.now()).ok());
+    adapters::credentials::Badge b;
+    b.uid = uid;
+    b.person = person;
+    b.kind = kind;
+    REQUIRE(creds->add(b, clock.now()).ok());
+    return uid;
+  }
+
+  void tap(const std::string& reader, const std::string& uid, core::CredentialKind kind, bool auth_failed = false) {
+    REQUIRE(readers.count(reader) == 1);
+    readers[reader]->tap(uid, kind, auth_failed);
+    drain(io);
+  }
+
+  [[nodiscard]] std::string strike(const std::string& door) const {
+    for (const auto& d : cfg.hardware->doors) {
+      if (d.door == door) return d.strike->name;
+    }
+    FAIL("no door " << door);
+    return {};
+  }
+  [[nodiscard]] bool strike_active(const std::string& door) const { return lines->level(strike(door)).value_or(false); }
+
+  [[nodiscard]] const config::GateHardware& gate(const std::string& id) const {
+    for (const auto& g : cfg.hardware->gates) {
+      if (g.gate == id) return g;
+    }
+    FAIL("no gate " << id);
+    throw 0;
+  }
+
+  /// A clear pass of the gate: the line goes active (debounced on the loop) and back. Waits until
+  /// the engine has taken the pass (nothing left pending at the door).
+  void gate_clear(const std::string& gate_id) {
+    const config::GateHardware& g = gate(gate_id);
+    REQUIRE_FALSE(lines->inject(g.clear.name, true).has_value());
+    CHECK(run_until(io, [&] { return ctl->engine().pending().empty(); }));
+    REQUIRE_FALSE(lines->inject(g.clear.name, false).has_value());
+    io.restart();
+    io.run_for(g.clear.debounce + 20ms);
+    drain(io);
+  }
+
+  std::vector<Row> rows(Filter f) {
+    auto r = audit->query(f, adapters::audit::Page{});
+    REQUIRE(r.ok());
+    return *r;
+  }
+  std::vector<Row> decisions() {
+    Filter f;
+    f.kind = "decision";
+    return rows(f);
+  }
+  std::vector<Row> entries(const std::string& kind, const std::string& event) {
+    Filter f;
+    f.kind = kind;
+    f.event = event;
+    return rows(f);
+  }
+  void place(const std::string& person, const std::string& zone) {
+    core::GuardCommand g;
+    g.action = core::GuardAction::forgive;
+    g.person = person;
+    g.zone = cfg.policy->zone_index(zone);
+    REQUIRE(g.zone.has_value());
+    g.note = "test setup";
+    (void)ctl->guard(g, app::Operator{"test:setup", kAllCaps});
+    drain(io);
+  }
+
+  void verify_ok() {
+    drain(io);
+    auto v = audit->verify();
+    INFO(v.message);
+    CHECK(v.ok);
+  }
+};
+
+const Row* last_decision_at(const std::vector<Row>& rows, const std::string& door) {
+  for (auto it = rows.rbegin(); it != rows.rend(); ++it) {
+    if (it->door == door) return &*it;
+  }
+  return nullptr;
+}
+
+bool has_alarm(const app::Controller& ctl, core::AlarmKind kind, bool* acknowledged = nullptr) {
+  for (const auto& a : ctl.alarms()) {
+    if (a.alarm.kind == kind) {
+      if (acknowledged) *acknowledged = a.acknowledged;
+      return true;
+    }
+  }
+  return false;
+}
+
+constexpr const char* kEmpUid = "04A1B2C3";
+constexpr const char* kOpUid = "04D0E0F0A1B2C3";
+
+}  // namespace
+
+TEST_CASE("controller: a grant is durable before the strike fires", "[app]") {
+  Rig rig;
+  rig.enrol("emp-1", {"employee"}, kEmpUid, core::CredentialKind::uid);
+  const std::string strike = rig.strike("lobby");
+
+  int activations = 0;
+  bool grant_was_durable = false;
+  rig.lines->set_observer([&](const std::string& name, bool active) {
+    if (name != strike || !active) return;
+    ++activations;
+    // A separate read-only connection sees only committed (durable) records.
+    adapters::audit::Options ro;
+    ro.state_dir = rig.dir;
+    ro.gateway_id = "gw-test-01";
+    ro.read_only = true;
+    auto reader = AuditStore::open(ro);
+    if (!reader) return;
+    Filter f;
+    f.kind = "decision";
+    f.verdict = "grant";
+    f.person = "emp-1";
+    auto rows = (*reader)->query(f, adapters::audit::Page{});
+    grant_was_durable = rows.ok() && !rows->empty() && rows->back().door == "lobby";
+  });
+
+  rig.tap("lobby:in", kEmpUid, core::CredentialKind::uid);
+  CHECK(activations == 1);
+  CHECK(grant_was_durable);
+  CHECK(rig.strike_active("lobby"));
+  rig.lines->set_observer(nullptr);
+  rig.verify_ok();
+}
+
+TEST_CASE("controller: lobby grant unlocks; an unknown badge does not", "[app]") {
+  Rig rig;
+  rig.enrol("emp-1", {"employee"}, kEmpUid, core::CredentialKind::uid);
+
+  rig.tap("lobby:in", kEmpUid, core::CredentialKind::uid);
+  CHECK(rig.strike_active("lobby"));
+  auto d = rig.decisions();
+  REQUIRE_FALSE(d.empty());
+  CHECK(d.back().person == "emp-1");
+  CHECK(d.back().verdict == "grant");
+  CHECK(d.back().door == "lobby");
+
+  // An unknown badge at the view door: deny, strike untouched.
+  rig.tap("view-door:in", "DEADBEEF", core::CredentialKind::uid);
+  CHECK_FALSE(rig.strike_active("view-door"));
+  d = rig.decisions();
+  const Row* last = last_decision_at(d, "view-door");
+  REQUIRE(last != nullptr);
+  CHECK(last->verdict == "deny");
+  CHECK(last->reason == "unknown_badge");
+  rig.verify_ok();
+}
+
+TEST_CASE("controller: DESFire entry into db-view waits for the gate", "[app]") {
+  Rig rig;
+  rig.enrol("op-1", {"db-operator"}, kOpUid, core::CredentialKind::desfire);
+  rig.place("op-1", "office");
+
+  SECTION("screened entry") {
+    rig.tap("view-door:in", kOpUid, core::CredentialKind::desfire);
+    CHECK_FALSE(rig.strike_active("view-door"));
+    auto st = rig.ctl->status();
+    REQUIRE(st["pending"].size() == 1);
+    CHECK(st["pending"][0]["door"] == "view-door");
+    CHECK(st["pending"][0]["waiting_for"] == "screening");
+
+    rig.gate_clear("view-gate");
+    CHECK(rig.strike_active("view-door"));
+    const auto all = rig.decisions();
+    const Row* last = last_decision_at(all, "view-door");
+    REQUIRE(last != nullptr);
+    CHECK(last->person == "op-1");
+    CHECK(last->verdict == "grant");
+  }
+  SECTION("a UID read of the badge is a weak credential") {
+    rig.tap("view-door:in", kOpUid, core::CredentialKind::uid);
+    CHECK_FALSE(rig.strike_active("view-door"));
+    const auto all = rig.decisions();
+    const Row* last = last_decision_at(all, "view-door");
+    REQUIRE(last != nullptr);
+    CHECK(last->verdict == "deny");
+    CHECK(last->reason == "weak_credential");
+  }
+  SECTION("failed AES authentication") {
+    rig.tap("view-door:in", kOpUid, core::CredentialKind::desfire, true);
+    CHECK_FALSE(rig.strike_active("view-door"));
+    const auto all = rig.decisions();
+    const Row* last = last_decision_at(all, "view-door");
+    REQUIRE(last != nullptr);
+    CHECK(last->verdict == "deny");
+    CHECK(last->reason == "credential_auth_failed");
+  }
+  rig.verify_ok();
+}
+
+TEST_CASE("controller: fails secure while the audit trail cannot be written", "[app]") {
+  Rig rig;
+  rig.enrol("emp-1", {"employee"}, kEmpUid, core::CredentialKind::uid);
+  rig.enrol("op-1", {"db-operator"}, kOpUid, core::CredentialKind::desfire);
+  rig.place("op-1", "office");
+  rig.tap("view-door:in", kOpUid, core::CredentialKind::desfire);
+  REQUIRE(rig.ctl->status()["pending"].size() == 1);
+  const auto seq_before = rig.audit->last_seq();
+
+  adapters::audit::Fault fault;
+  fault.kind = adapters::audit::Fault::Kind::disk_full;
+  fault.sticky = true;
+  REQUIRE(rig.audit->inject_fault(fault));
+
+  // The screening completes: the engine grants, the grant cannot be recorded, the strike stays.
+  rig.gate_clear("view-gate");
+  CHECK_FALSE(rig.strike_active("view-door"));
+  auto st = rig.ctl->status();
+  CHECK(st["audit"]["degraded"] == true);
+  CHECK(rig.ctl->audit_degraded());
+  CHECK(has_alarm(*rig.ctl, core::AlarmKind::audit_failure));
+
+  // The lobby is not a DB-zone door: it still opens; its records wait in memory.
+  rig.tap("lobby:in", kEmpUid, core::CredentialKind::uid);
+  CHECK(rig.strike_active("lobby"));
+  CHECK(rig.ctl->backlog_size() > 0);
+
+  // An engine alarm raised during the outage is shown to the guards at once.
+  bool tamper_listed = false;
+  REQUIRE_FALSE(rig.ctl->sim_tamper("cabinet-lid", true).has_value());
+  tamper_listed = run_until(rig.io, [&] { return has_alarm(*rig.ctl, core::AlarmKind::tamper); });
+  CHECK(tamper_listed);
+
+  // The disk recovers; the retry timer writes the backlog and records the outage.
+  REQUIRE(rig.audit->inject_fault(std::nullopt));
+  CHECK(run_until(rig.io, [&] { return !rig.ctl->audit_degraded(); }));
+  CHECK(rig.ctl->status()["audit"]["degraded"] == false);
+  CHECK(rig.ctl->backlog_size() == 0);
+  CHECK(rig.audit->last_seq() > seq_before);
+
+  // The backlog is in the trail: the lobby grant and the unrecorded view-door grant.
+  auto d = rig.decisions();
+  const Row* lobby = last_decision_at(d, "lobby");
+  REQUIRE(lobby != nullptr);
+  CHECK(lobby->person == "emp-1");
+  CHECK(lobby->verdict == "grant");
+  Filter af;
+  af.kind = "alarm";
+  auto alarms = rig.rows(af);
+  bool outage_recorded = false;
+  bool tamper_recorded = false;
+  for (const auto& a : alarms) {
+    if (a.alarm == "audit_failure" && a.detail.find("unavailable for") != std::string::npos) outage_recorded = true;
+    if (a.alarm == "tamper") tamper_recorded = true;
+  }
+  CHECK(outage_recorded);
+  CHECK(tamper_recorded);
+  rig.verify_ok();
+}
+
+TEST_CASE("controller: reload keeps the old policy when the new one is invalid", "[app]") {
+  Rig rig;
+  const std::string old_hash = rig.ctl->engine().policy().source_hash;
+  const fs::path copy = rig.dir / "zones.yaml";
+  const std::string text = read_text(sample_config());
+
+  write_text(copy, text + "\nthis-key-does-not-exist: 1\n");
+  auto bad = config::load_policy_file(copy.string());
+  REQUIRE_FALSE(bad.ok());
+  CHECK_FALSE(rig.ctl->reload(bad, copy.string()));
+  drain(rig.io);
+  CHECK(rig.ctl->engine().policy().source_hash == old_hash);
+  CHECK(rig.ctl->status()["policy_sha256"] == old_hash);
+  auto rejected = rig.entries("config", "reload_rejected");
+  REQUIRE(rejected.size() == 1);
+  CHECK(rejected[0].source == "sha256:" + old_hash);
+
+  std::string changed = text;
+  const std::string from = "office: {parent: outside, max_occupancy: 400";
+  const auto at = changed.find(from);
+  REQUIRE(at != std::string::npos);
+  changed.replace(at, from.size(), "office: {parent: outside, max_occupancy: 300");
+  write_text(copy, changed);
+  auto good = config::load_policy_file(copy.string());
+  REQUIRE(good.ok());
+  const std::string new_hash = good.policy->source_hash;
+  CHECK(new_hash != old_hash);
+  CHECK(rig.ctl->reload(good, copy.string()));
+  drain(rig.io);
+  CHECK(rig.ctl->engine().policy().source_hash == new_hash);
+  auto applied = rig.entries("config", "reload");
+  REQUIRE(applied.size() == 1);
+  CHECK(applied[0].source == "sha256:" + new_hash);
+  const auto office = rig.ctl->engine().policy().zone_index("office");
+  REQUIRE(office.has_value());
+  CHECK(rig.ctl->engine().policy().zones[*office].max_occupancy == 300);
+  rig.verify_ok();
+}
+
+TEST_CASE("controller: a reader going offline raises an alarm", "[app]") {
+  Rig rig;
+  rig.readers["view-door:out"]->set_online(false, "unplugged");
+  drain(rig.io);
+  bool found = false;
+  for (const auto& a : rig.ctl->alarms()) {
+    if (a.alarm.kind == core::AlarmKind::reader_offline && a.alarm.source == "view-door:out") found = true;
+  }
+  CHECK(found);
+  auto off = rig.entries("reader", "offline");
+  REQUIRE(off.size() == 1);
+  CHECK(off[0].source == "view-door:out");
+  CHECK(off[0].detail == "unplugged");
+  Filter af;
+  af.kind = "alarm";
+  bool recorded = false;
+  for (const auto& r : rig.rows(af)) recorded = recorded || (r.alarm == "reader_offline" && r.source == "view-door:out");
+  CHECK(recorded);
+  rig.verify_ok();
+}
+
+TEST_CASE("controller: guard actions and alarm acknowledgement", "[app]") {
+  Rig rig;
+  core::GuardCommand g;
+  g.action = core::GuardAction::lockdown;
+  g.note = "drill";
+  auto out = rig.ctl->guard(g, app::Operator{"console:nobody", 0});
+  drain(rig.io);
+  REQUIRE(out["decisions"].size() == 1);
+  CHECK(out["decisions"][0]["verdict"] == "deny");
+  CHECK(out["decisions"][0]["reason"] == "no_clearance");
+  CHECK(rig.ctl->engine().lockdowns().empty());
+
+  rig.readers["lobby:in"]->set_online(false, "unplugged");
+  drain(rig.io);
+  REQUIRE_FALSE(rig.ctl->alarms().empty());
+  const auto id = rig.ctl->alarms().back().id;
+  const app::Operator guard{"console:alice", kAllCaps};
+  CHECK_FALSE(rig.ctl->acknowledge(id, guard, "checked the reader").has_value());
+  auto second = rig.ctl->acknowledge(id, guard, "again");
+  REQUIRE(second.has_value());
+  CHECK(second->find("acknowledged") != std::string::npos);
+  CHECK(rig.ctl->acknowledge(9999, guard, "").has_value());
+  drain(rig.io);
+
+  bool acked = false;
+  const auto status = rig.ctl->status();
+  for (const auto& a : status["alarms"]) {
+    if (a["id"] == id) acked = a["acknowledged"] == true && a["ack_by"] == "console:alice";
+  }
+  CHECK(acked);
+  auto acks = rig.entries("operator", "alarm_ack");
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].person == "console:alice");
+  rig.verify_ok();
+}

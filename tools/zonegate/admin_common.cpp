@@ -53,7 +53,8 @@ adapters::audit::Result<std::unique_ptr<adapters::audit::AuditStore>> open_audit
   return adapters::audit::AuditStore::open(o);
 }
 
-adapters::audit::Result<std::unique_ptr<adapters::audit::AuditStore>> open_audit_read_only(const std::string& state_dir) {
+adapters::audit::Result<std::unique_ptr<adapters::audit::AuditStore>> open_audit_read_only(
+    const std::string& state_dir) {
   adapters::audit::Options o;
   o.state_dir = state_dir;
   o.read_only = true;

@@ -33,7 +33,8 @@ adapters::audit::Result<std::unique_ptr<adapters::audit::AuditStore>> open_audit
     const std::string& state_dir, const std::optional<std::string>& gateway, const SiteInfo& site);
 
 /// Opens the audit trail of `state_dir` read-only (nothing is created).
-adapters::audit::Result<std::unique_ptr<adapters::audit::AuditStore>> open_audit_read_only(const std::string& state_dir);
+adapters::audit::Result<std::unique_ptr<adapters::audit::AuditStore>> open_audit_read_only(
+    const std::string& state_dir);
 
 /// Current time.
 core::Instant now_instant();

@@ -23,14 +23,16 @@ constexpr const char* kAuditUsage =
     "           [--kind K] [--from TIME] [--to TIME]\n"
     "  common options: [--state-dir DIR] [--config zones.yaml] [--gateway ID]\n";
 
-const std::set<std::string> kFilterOptions{"--person", "--zone",   "--door", "--decision",
-                                           "--reason", "--kind",   "--from", "--to"};
+const std::set<std::string> kFilterOptions{"--person", "--zone", "--door", "--decision",
+                                           "--reason", "--kind", "--from", "--to"};
 
 /// Builds the filter; prints and returns nullopt on a bad value. `text` receives a readable form.
 std::optional<audit::Filter> make_filter(const ParsedArgs& p, const SiteInfo& site, std::string& text,
                                          std::ostream& err) {
   audit::Filter f;
-  const auto note = [&](const char* name, const std::string& v) { text += (text.empty() ? "" : " ") + std::string(name) + "=" + v; };
+  const auto note = [&](const char* name, const std::string& v) {
+    text += (text.empty() ? "" : " ") + std::string(name) + "=" + v;
+  };
   if (auto v = p.get("--person")) f.person = *v, note("person", *v);
   if (auto v = p.get("--zone")) f.zone = *v, note("zone", *v);
   if (auto v = p.get("--door")) f.door = *v, note("door", *v);
@@ -166,7 +168,14 @@ int audit_export(const std::string& state_dir, const SiteInfo& site, const std::
     return kExitFailed;
   }
   auto& store = **opened;
-  const audit::Entry e{now_instant(), audit::EntryKind::export_, "export", unix_actor(), {}, {}, {}, "zonegate-cli",
+  const audit::Entry e{now_instant(),
+                       audit::EntryKind::export_,
+                       "export",
+                       unix_actor(),
+                       {},
+                       {},
+                       {},
+                       "zonegate-cli",
                        "format=" + *format + " " + text + (out_file ? " out=" + *out_file : "")};
   if (auto seq = store.append_entries(std::span<const audit::Entry>(&e, 1)); !seq) {
     err << "zonegate: refusing the export: it cannot be recorded in the audit trail: " << seq.error().message << '\n';

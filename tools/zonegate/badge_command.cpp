@@ -49,8 +49,8 @@ std::unique_ptr<audit::AuditStore> record_first(const Context& ctx, const std::s
     err << "zonegate: refusing the change: the audit trail cannot be written: " << store.error().message << '\n';
     return nullptr;
   }
-  const audit::Entry e{now_instant(), audit::EntryKind::operator_action, event, unix_actor(), badge, {}, {},
-                       "zonegate-cli", detail};
+  const audit::Entry e{
+      now_instant(), audit::EntryKind::operator_action, event, unix_actor(), badge, {}, {}, "zonegate-cli", detail};
   auto seq = (*store)->append_entries(std::span<const audit::Entry>(&e, 1));
   if (!seq) {
     err << "zonegate: refusing the change: the audit trail cannot be written: " << seq.error().message << '\n';
@@ -62,8 +62,9 @@ std::unique_ptr<audit::AuditStore> record_first(const Context& ctx, const std::s
 /// Best effort: the change failed after it was recorded; record that too.
 void record_failure(audit::AuditStore& store, const std::string& event, const std::string& badge,
                     const std::string& detail) {
-  const audit::Entry e{now_instant(), audit::EntryKind::operator_action, event + "_failed", unix_actor(), badge, {}, {},
-                       "zonegate-cli", detail};
+  const audit::Entry e{
+      now_instant(), audit::EntryKind::operator_action, event + "_failed", unix_actor(), badge, {}, {}, "zonegate-cli",
+      detail};
   (void)store.append_entries(std::span<const audit::Entry>(&e, 1));
 }
 
@@ -135,8 +136,8 @@ int badge_add(const Context& ctx, const ParsedArgs& p, std::ostream& out, std::o
     lo.limit = 1;
     if (auto existing = store->list(lo); existing && !existing->empty()) holder.name = existing->front().name;
   }
-  std::string detail = "person " + person + ", roles " + join_roles(roles, ",") + ", kind " +
-                       std::string(core::to_string(badge.kind));
+  std::string detail =
+      "person " + person + ", roles " + join_roles(roles, ",") + ", kind " + std::string(core::to_string(badge.kind));
   if (badge.valid_from) detail += ", valid from " + core::format_utc(*badge.valid_from);
   if (badge.valid_until) detail += ", valid until " + core::format_utc(*badge.valid_until);
   auto trail = record_first(ctx, "badge_add", *uid, detail, err);
@@ -205,18 +206,21 @@ int badge_list(const Context& ctx, const ParsedArgs& p, std::ostream& out, std::
     if (page->size() < lo.limit || page->empty()) break;
     lo.after_uid = page->back().badge.uid;
   }
-  const auto when = [&](const std::optional<core::Instant>& t) { return t ? format_time(*t, ctx.site) : std::string(); };
+  const auto when = [&](const std::optional<core::Instant>& t) {
+    return t ? format_time(*t, ctx.site) : std::string();
+  };
   if (p.has("--json")) {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& b : all) {
-      arr.push_back({{"uid", b.badge.uid},
-                     {"person", b.badge.person},
-                     {"name", b.name},
-                     {"roles", b.roles},
-                     {"kind", core::to_string(b.badge.kind)},
-                     {"valid_from", b.badge.valid_from ? nlohmann::json(core::format_utc(*b.badge.valid_from)) : nullptr},
-                     {"valid_until", b.badge.valid_until ? nlohmann::json(core::format_utc(*b.badge.valid_until)) : nullptr},
-                     {"revoked", b.badge.revoked}});
+      arr.push_back(
+          {{"uid", b.badge.uid},
+           {"person", b.badge.person},
+           {"name", b.name},
+           {"roles", b.roles},
+           {"kind", core::to_string(b.badge.kind)},
+           {"valid_from", b.badge.valid_from ? nlohmann::json(core::format_utc(*b.badge.valid_from)) : nullptr},
+           {"valid_until", b.badge.valid_until ? nlohmann::json(core::format_utc(*b.badge.valid_until)) : nullptr},
+           {"revoked", b.badge.revoked}});
     }
     out << arr.dump(2) << '\n';
     return kExitOk;

@@ -155,7 +155,8 @@ std::optional<json> build_sim_request(const std::vector<std::string>& args, std:
   if (what == "tap") {
     auto p = parse_args(rest, {"--kind"}, {"--auth-failed"}, &perr);
     if (!p) return fail(error, perr);
-    if (p->positional.size() != 3) return fail(error, "usage: zonegate sim tap PERSON|UID DOOR in|out [--kind uid|desfire] [--auth-failed]");
+    if (p->positional.size() != 3)
+      return fail(error, "usage: zonegate sim tap PERSON|UID DOOR in|out [--kind uid|desfire] [--auth-failed]");
     const std::string& dir = p->positional[2];
     if (dir != "in" && dir != "out") return fail(error, "direction must be in or out, not '" + dir + "'");
     json r{{"cmd", "sim.tap"}, {"who", p->positional[0]}, {"door", p->positional[1]}, {"dir", dir}};
@@ -170,11 +171,13 @@ std::optional<json> build_sim_request(const std::vector<std::string>& args, std:
   if (!p) return fail(error, perr);
   const auto& pos = p->positional;
   if (what == "gate") {
-    if (pos.size() != 2 || (pos[1] != "clear" && pos[1] != "alarm")) return fail(error, "usage: zonegate sim gate GATE clear|alarm");
+    if (pos.size() != 2 || (pos[1] != "clear" && pos[1] != "alarm"))
+      return fail(error, "usage: zonegate sim gate GATE clear|alarm");
     return json{{"cmd", "sim.gate"}, {"gate", pos[0]}, {"signal", pos[1]}};
   }
   if (what == "door") {
-    if (pos.size() != 2 || (pos[1] != "open" && pos[1] != "closed")) return fail(error, "usage: zonegate sim door DOOR open|closed");
+    if (pos.size() != 2 || (pos[1] != "open" && pos[1] != "closed"))
+      return fail(error, "usage: zonegate sim door DOOR open|closed");
     return json{{"cmd", "sim.door"}, {"door", pos[0]}, {"state", pos[1]}};
   }
   if (what == "rex") {
@@ -210,7 +213,9 @@ std::optional<json> build_guard_request(const std::vector<std::string>& args, st
   const auto person = p->get("--person");
   const auto door = p->get("--door");
   const auto zone = p->get("--zone");
-  const auto refuse = [&](const char* option) { return fail(error, std::string("guard ") + what + " does not take " + option); };
+  const auto refuse = [&](const char* option) {
+    return fail(error, std::string("guard ") + what + " does not take " + option);
+  };
   if (what == "ack") {
     if (person) return refuse("--person");
     if (door) return refuse("--door");
@@ -226,7 +231,8 @@ std::optional<json> build_guard_request(const std::vector<std::string>& args, st
   json r{{"cmd", "guard"}, {"action", what}};
   if (what == "release") {
     if (zone) return refuse("--zone");
-    if (person.has_value() == door.has_value()) return fail(error, "usage: zonegate guard release (--person P | --door D) [--note TEXT]");
+    if (person.has_value() == door.has_value())
+      return fail(error, "usage: zonegate guard release (--person P | --door D) [--note TEXT]");
   } else if (what == "forgive") {
     if (door) return refuse("--door");
     if (!person) return fail(error, "usage: zonegate guard forgive --person P [--zone Z] [--note TEXT]");
@@ -236,7 +242,8 @@ std::optional<json> build_guard_request(const std::vector<std::string>& args, st
   } else if (what == "unlock") {
     if (person) return refuse("--person");
     if (zone) return refuse("--zone");
-    if (!door || !note || note->empty()) return fail(error, "usage: zonegate guard unlock --door D --note REASON (the reason is mandatory)");
+    if (!door || !note || note->empty())
+      return fail(error, "usage: zonegate guard unlock --door D --note REASON (the reason is mandatory)");
   } else {
     return fail(error, "unknown guard subcommand '" + what + "' (ack, release, forgive, lockdown, lift, unlock)");
   }
@@ -265,8 +272,10 @@ void print_status(std::ostream& out, const json& s) {
   for (const auto& d : s.value("doors", json::array())) {
     std::string state;
     if (flag(d, "forced")) state += " FORCED";
-    if (flag(d, "held_alarm")) state += " HELD-OPEN";
-    else if (flag(d, "held_prealarm")) state += " held-open-prealarm";
+    if (flag(d, "held_alarm"))
+      state += " HELD-OPEN";
+    else if (flag(d, "held_prealarm"))
+      state += " held-open-prealarm";
     if (flag(d, "fire_release")) state += " fire-release";
     out << "  " << std::left << std::setw(16) << str(d, "id") << std::setw(10)
         << (flag(d, "unlocked") ? "unlocked" : "locked") << (flag(d, "open") ? "open" : "closed") << state << '\n';

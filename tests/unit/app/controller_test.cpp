@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Controller tests: the real engine, audit store and credential store, simulated readers and lines,
 // the sample site's zones.yaml, a manual clock at a weekday 10:00 in Tokyo.
+#include "app/controller.hpp"
+
 #include <stdlib.h>
 
 #include <boost/asio/io_context.hpp>
@@ -17,7 +19,6 @@
 
 #include "adapters/audit/audit_store.hpp"
 #include "adapters/credentials/credential_store.hpp"
-#include "app/controller.hpp"
 #include "app/system_clock.hpp"
 #include "config/loader.hpp"
 #include "sim/sim_lines.hpp"
@@ -452,7 +453,8 @@ TEST_CASE("controller: a reader going offline raises an alarm", "[app]") {
   Filter af;
   af.kind = "alarm";
   bool recorded = false;
-  for (const auto& r : rig.rows(af)) recorded = recorded || (r.alarm == "reader_offline" && r.source == "view-door:out");
+  for (const auto& r : rig.rows(af))
+    recorded = recorded || (r.alarm == "reader_offline" && r.source == "view-door:out");
   CHECK(recorded);
   rig.verify_ok();
 }

@@ -2,9 +2,8 @@
 // Behaviour of the decision engine against docs/rules.md, on the sample site built in code.
 #include "core/engine.hpp"
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -96,8 +95,8 @@ std::vector<Alarm> alarms(const Effects& fx, AlarmKind kind) {
 }
 
 std::size_t alarm_count(const Effects& fx) {
-  return static_cast<std::size_t>(
-      std::count_if(fx.records.begin(), fx.records.end(), [](const Record& r) { return std::holds_alternative<Alarm>(r); }));
+  return static_cast<std::size_t>(std::count_if(fx.records.begin(), fx.records.end(),
+                                                [](const Record& r) { return std::holds_alternative<Alarm>(r); }));
 }
 
 std::vector<Note> notes(const Effects& fx, std::string_view kind) {
@@ -406,8 +405,7 @@ TEST_CASE("engine: occupancy does not count the mover twice in a zone that enclo
   CHECK(outcome(r.badge(kViewer, kViewDoor), "viewer") == "pending screening");
 }
 
-TEST_CASE("engine: the root zone counts every located person, including first-time movers",
-          "[engine][occupancy]") {
+TEST_CASE("engine: the root zone counts every located person, including first-time movers", "[engine][occupancy]") {
   // occupancy(z) = known people in z and its sub-zones; the root (outside) encloses everything.
   Rig r;
   r.place(kViewer, kOffice);
@@ -971,7 +969,7 @@ TEST_CASE("engine: two-person rule — two distinct badges within the window, th
   REQUIRE(r.engine.pending().size() == 1);
   CHECK(r.engine.pending()[0].people == std::vector<std::string>{"op1", "op2"});
   CHECK(r.engine.pending()[0].deadline == kT0 + 25s);  // the gate window runs from completion
-  CHECK(decisions(r.clear(kOpsGate)).empty());        // one clear per member
+  CHECK(decisions(r.clear(kOpsGate)).empty());         // one clear per member
   const Effects& granted = r.clear(kOpsGate);
   CHECK(outcome(granted, "op1") == "grant ok");
   CHECK(outcome(granted, "op2") == "grant ok");
@@ -1319,7 +1317,7 @@ TEST_CASE("engine: lockdown denies pending entries into the zone at once", "[eng
   Rig r;
   r.place(kViewer, kOffice);
   r.place(kViewer2, kDbView);
-  r.badge(kViewer, kViewDoor);                    // entry, screening
+  r.badge(kViewer, kViewDoor);                   // entry, screening
   r.badge(kViewer2, kViewDoor, Direction::out);  // exit, screening
   r.wait(2s);
   GuardCommand lock = command(GuardAction::lockdown);
@@ -1499,8 +1497,7 @@ TEST_CASE("engine: fire off keeps a door unlocked that a grant from before the f
   CHECK(locks(r.wait(3s), kLobby) == 1);
 }
 
-TEST_CASE("engine: fire off keeps a door unlocked that a grant made during the fire holds",
-          "[engine][fire]") {
+TEST_CASE("engine: fire off keeps a door unlocked that a grant made during the fire holds", "[engine][fire]") {
   // rules.md: "fire: off relocks the egress doors (unless a grant made during the fire still holds
   // one for its unlock time)". A person granted `fire` at a closed egress door one second before the
   // fire ends must still get through.
@@ -1534,8 +1531,7 @@ TEST_CASE("engine: fire off relocks a door whose fire grant has run out", "[engi
 // Audit trail unavailable (engine.hpp: the DB zones fail secure)
 // =============================================================================================
 
-TEST_CASE("engine: without an audit trail the DESFire doors fail secure, the lobby keeps working",
-          "[engine][audit]") {
+TEST_CASE("engine: without an audit trail the DESFire doors fail secure, the lobby keeps working", "[engine][audit]") {
   Rig r;
   CHECK(r.engine.audit_available());
   CHECK_FALSE(r.engine.fails_secure(kLobby));
@@ -1799,7 +1795,7 @@ TEST_CASE("engine: replace_policy carries locations, door states, grants, holds 
   r.place(kOp1, kDbOps);
   r.place(kViewer, kOffice);
   r.hold_at_view_door(kViewer2);
-  r.open(kOpsDoor);  // forced open
+  r.open(kOpsDoor);       // forced open
   r.badge(kEmp, kLobby);  // unlocked, grant unused so far
   GuardCommand lock = command(GuardAction::lockdown);
   lock.zone = kDbOps;

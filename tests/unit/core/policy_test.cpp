@@ -2,7 +2,6 @@
 #include "core/policy.hpp"
 
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <string>
 #include <vector>
@@ -53,7 +52,7 @@ TEST_CASE("policy: finalize derives door credential and anti-passback from both 
   CHECK(p.doors[kLobby].min_credential == CredentialKind::uid);
   CHECK(p.doors[kViewDoor].min_credential == CredentialKind::desfire);
   CHECK(p.doors[kOpsDoor].min_credential == CredentialKind::desfire);
-  CHECK(p.doors[kLobby].anti_passback == AntiPassback::soft);   // off outside, soft office
+  CHECK(p.doors[kLobby].anti_passback == AntiPassback::soft);  // off outside, soft office
   CHECK(p.doors[kViewDoor].anti_passback == AntiPassback::hard);
   CHECK(p.doors[kOpsDoor].anti_passback == AntiPassback::hard);
 
@@ -261,8 +260,7 @@ TEST_CASE("policy: static_entry_check reports escort needs; any direct role remo
   // At 21:00 db-hours are closed but office-hours open: the employee role alone decides.
   const Holder ve = holder("ve", role_bit(kDbViewer) | role_bit(kEmployee));
   CHECK(static_entry_check(p, ve, kLobby, jst(2026, 12, 1, 21, 0), std::nullopt).reason == Reason::ok);
-  CHECK(static_entry_check(p, ve, kViewDoor, jst(2026, 12, 1, 21, 0), std::nullopt).reason ==
-        Reason::outside_schedule);
+  CHECK(static_entry_check(p, ve, kViewDoor, jst(2026, 12, 1, 21, 0), std::nullopt).reason == Reason::outside_schedule);
 }
 
 TEST_CASE("policy: zone_access checks clearance and schedule only", "[policy]") {

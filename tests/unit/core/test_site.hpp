@@ -66,17 +66,17 @@ inline constexpr std::uint8_t kEveryDay = 0x7F;
 
 inline constexpr RoleMask role_bit(RoleIdx r) { return RoleMask{1} << r; }
 
-inline constexpr core::CapabilityMask kAllCaps =
-    static_cast<core::CapabilityMask>(core::cap_bit(core::Capability::forgive) | core::cap_bit(core::Capability::release) |
-                                      core::cap_bit(core::Capability::lockdown) | core::cap_bit(core::Capability::unlock));
+inline constexpr core::CapabilityMask kAllCaps = static_cast<core::CapabilityMask>(
+    core::cap_bit(core::Capability::forgive) | core::cap_bit(core::Capability::release) |
+    core::cap_bit(core::Capability::lockdown) | core::cap_bit(core::Capability::unlock));
 
 inline constexpr std::int32_t kJstOffset = 9 * 3600;
 
 /// An instant given as site-local (JST, +09:00) wall-clock time.
 inline Instant jst(std::int32_t year, unsigned month, unsigned day, int hour = 0, int minute = 0, int second = 0,
                    int milli = 0) {
-  const std::int64_t s = std::int64_t{core::days_from_civil(year, month, day)} * 86400 + hour * 3600 +
-                         minute * 60 + second - kJstOffset;
+  const std::int64_t s =
+      std::int64_t{core::days_from_civil(year, month, day)} * 86400 + hour * 3600 + minute * 60 + second - kJstOffset;
   return Instant{std::chrono::milliseconds{s * 1000 + milli}};
 }
 
@@ -99,8 +99,7 @@ inline Policy sample_site_draft() {
                 core::days_from_civil(2027, 1, 1), core::days_from_civil(2027, 1, 2),
                 core::days_from_civil(2027, 1, 1)};  // unsorted + duplicate on purpose: finalize sorts
 
-  auto zone = [](std::string id, core::ZoneIdx parent, std::uint32_t max, core::AntiPassback apb,
-                 CredentialKind cred) {
+  auto zone = [](std::string id, core::ZoneIdx parent, std::uint32_t max, core::AntiPassback apb, CredentialKind cred) {
     core::Zone z;
     z.id = std::move(id);
     z.parent = parent;

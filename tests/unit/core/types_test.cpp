@@ -2,7 +2,6 @@
 #include "core/types.hpp"
 
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <set>

@@ -61,8 +61,9 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 
 TEST_CASE("badge add, list, revoke are recorded in the audit trail", "[cli][badge]") {
   StateDir dir;
-  auto add = run(cli::run_badge, {"add", "04:a2:2b:c1", "--person", "alice", "--name", "Alice A", "--roles",
-                                  "db-operator", "--kind", "desfire", "--valid-until", "2030-01-01T00:00"},
+  auto add = run(cli::run_badge,
+                 {"add", "04:a2:2b:c1", "--person", "alice", "--name", "Alice A", "--roles", "db-operator", "--kind",
+                  "desfire", "--valid-until", "2030-01-01T00:00"},
                  dir);
   INFO(add.err);
   REQUIRE(add.status == cli::kExitOk);

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // Option parsing and the control-socket requests of `zonegate sim|guard`, and the status printer.
+#include "zonegate/cli_args.hpp"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "zonegate/cli_args.hpp"
 #include "zonegate/control_client.hpp"
 
 namespace cli = zonegate::cli;
@@ -48,7 +49,11 @@ TEST_CASE("sim requests", "[cli][control]") {
   std::string error;
   auto tap = cli::build_sim_request({"tap", "alice", "lobby", "in", "--kind", "desfire", "--auth-failed"}, &error);
   REQUIRE(tap);
-  CHECK(*tap == json{{"cmd", "sim.tap"}, {"who", "alice"}, {"door", "lobby"}, {"dir", "in"}, {"kind", "desfire"},
+  CHECK(*tap == json{{"cmd", "sim.tap"},
+                     {"who", "alice"},
+                     {"door", "lobby"},
+                     {"dir", "in"},
+                     {"kind", "desfire"},
                      {"auth_failed", true}});
   CHECK(*cli::build_sim_request({"gate", "view-gate", "alarm"}, &error) ==
         json{{"cmd", "sim.gate"}, {"gate", "view-gate"}, {"signal", "alarm"}});

@@ -831,6 +831,14 @@ void Engine::on_guard(const GuardCommand& e, Instant now, Effects& out) {
     note(out, now, "guard_refused", action, e.actor, "lacks capability " + std::string(to_string(needed)));
     return;
   }
+  const bool bad_zone = e.zone && *e.zone >= policy_->zones.size();
+  const bool bad_door = e.door && *e.door >= policy_->doors.size();
+  const bool needs_door = e.action == GuardAction::unlock && !e.door;
+  if (bad_zone || bad_door || needs_door) {
+    note(out, now, "guard_refused", action, e.actor,
+         needs_door ? "no door given" : bad_zone ? "unknown zone" : "unknown door");
+    return;
+  }
   const std::string subject = e.person                                    ? *e.person
                               : e.door && *e.door < policy_->doors.size() ? policy_->doors[*e.door].id
                               : e.zone && *e.zone < policy_->zones.size() ? policy_->zones[*e.zone].id

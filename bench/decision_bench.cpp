@@ -15,8 +15,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -104,12 +104,18 @@ std::optional<Options> parse_options(int argc, char** argv) {
       std::fprintf(stderr, "decision_bench: %s: expected a number, got '%s'\n", argv[i - 1], argv[i]);
       return std::nullopt;
     }
-    if (arg == "--people") o.people = *n;
-    else if (arg == "--located") o.located = *n;
-    else if (arg == "--events") o.events = *n;
-    else if (arg == "--runs") o.runs = *n;
-    else if (arg == "--cpu") o.cpu = static_cast<int>(*n);
-    else if (arg == "--seed") o.seed = *n;
+    if (arg == "--people")
+      o.people = *n;
+    else if (arg == "--located")
+      o.located = *n;
+    else if (arg == "--events")
+      o.events = *n;
+    else if (arg == "--runs")
+      o.runs = *n;
+    else if (arg == "--cpu")
+      o.cpu = static_cast<int>(*n);
+    else if (arg == "--seed")
+      o.seed = *n;
     else {
       std::fprintf(stderr, "decision_bench: unknown option %s\n", argv[i - 1]);
       usage(stderr);
@@ -212,11 +218,25 @@ bool resolve_site(const zc::Policy& p, Site& s) {
 // The badge directory: 1,000,000 people with a realistic mix of roles and cards
 // ---------------------------------------------------------------------------------------------
 
-enum class Cat : std::uint8_t { employee_uid, employee_desfire, contractor, viewer, operator_, guard, revoked, expired };
+enum class Cat : std::uint8_t {
+  employee_uid,
+  employee_desfire,
+  contractor,
+  viewer,
+  operator_,
+  guard,
+  revoked,
+  expired
+};
 constexpr std::size_t kCats = 8;
-constexpr std::array<const char*, kCats> kCatNames = {"employee (UID card)", "employee (DESFire)", "contractor",
-                                                      "db-viewer",           "db-operator",        "guard",
-                                                      "revoked",             "expired"};
+constexpr std::array<const char*, kCats> kCatNames = {"employee (UID card)",
+                                                      "employee (DESFire)",
+                                                      "contractor",
+                                                      "db-viewer",
+                                                      "db-operator",
+                                                      "guard",
+                                                      "revoked",
+                                                      "expired"};
 
 // Where the generator believes a person is: outside, or one of the three inside zones tracked.
 constexpr std::uint8_t kOut = 0xFF;
@@ -255,8 +275,7 @@ std::optional<std::size_t> person_index(std::string_view id) {
 // A 7-byte card UID as the reader reports it: NXP cards start with 04, random foreign ones with 08.
 std::string uid_text(std::uint8_t first, std::uint64_t bits) {
   char buf[16];
-  std::snprintf(buf, sizeof buf, "%02X%012llX", first,
-                static_cast<unsigned long long>(bits & 0xFFFF'FFFF'FFFFULL));
+  std::snprintf(buf, sizeof buf, "%02X%012llX", first, static_cast<unsigned long long>(bits & 0xFFFF'FFFF'FFFFULL));
   return buf;
 }
 
@@ -297,8 +316,8 @@ Population make_population(const Site& site, std::size_t n, zc::Instant start, R
       p.cat = Cat::employee_uid;
       h.roles = site.employee;
     }
-    const bool desfire = p.cat == Cat::guard || p.cat == Cat::operator_ || p.cat == Cat::viewer ||
-                         p.cat == Cat::employee_desfire;
+    const bool desfire =
+        p.cat == Cat::guard || p.cat == Cat::operator_ || p.cat == Cat::viewer || p.cat == Cat::employee_desfire;
     p.card = desfire ? zc::CredentialKind::desfire : zc::CredentialKind::uid;
     h.enrolled = p.card;
     if (rng.chance(0.5)) h.valid_from = start - std::chrono::days(1 + rng.below(3000));
@@ -321,9 +340,9 @@ struct Step {
   enum class Kind : std::uint8_t { badge, gate, door } kind = Kind::badge;
   zc::Direction dir = zc::Direction::in;
   zc::CredentialKind card = zc::CredentialKind::uid;
-  bool open = false;             // door: sensor reads open
-  std::uint16_t target = 0;      // door or gate index
-  std::string badge;             // badge: the id read from the card
+  bool open = false;         // door: sensor reads open
+  std::uint16_t target = 0;  // door or gate index
+  std::string badge;         // badge: the id read from the card
 };
 
 using Directory = std::unordered_map<std::string, zc::Holder>;
@@ -386,11 +405,10 @@ std::vector<Placement> choose_placements(const Site& site, const Population& pop
   std::size_t ops_n = 0;
   if (site.ops_door) {
     const std::uint32_t max = site.policy->zones[*site.ops].max_occupancy;
-    ops_n = std::min<std::size_t>({max == 0 ? 4 : std::max<std::uint32_t>(2, max / 2), located / 4,
-                                   count(Cat::operator_) / 4});
+    ops_n = std::min<std::size_t>(
+        {max == 0 ? 4 : std::max<std::uint32_t>(2, max / 2), located / 4, count(Cat::operator_) / 4});
   }
-  const std::size_t view_n =
-      std::min<std::size_t>(located / 50, (count(Cat::viewer) + count(Cat::operator_)) / 4);
+  const std::size_t view_n = std::min<std::size_t>(located / 50, (count(Cat::viewer) + count(Cat::operator_)) / 4);
   const std::size_t office_n = located - ops_n - view_n;
 
   std::vector<Placement> out;
@@ -565,8 +583,8 @@ class Generator {
   // the door opens (the grants are used, people move) and closes (the strike relocks).
   void follow_up(zc::DoorIdx door) {
     const auto waiting = [&] {
-      return static_cast<std::size_t>(std::count(last_.begin(), last_.end(),
-                                                 Outcome{zc::Verdict::pending, zc::Reason::screening}));
+      return static_cast<std::size_t>(
+          std::count(last_.begin(), last_.end(), Outcome{zc::Verdict::pending, zc::Reason::screening}));
     };
     const std::size_t clears = waiting();
     const auto& d = site_.policy->doors[door];
@@ -576,8 +594,8 @@ class Generator {
       s.target = d.gate->gate;
       emit(std::move(s));
     }
-    const bool granted = std::any_of(last_.begin(), last_.end(),
-                                     [](const Outcome& o) { return o.first == zc::Verdict::grant; });
+    const bool granted =
+        std::any_of(last_.begin(), last_.end(), [](const Outcome& o) { return o.first == zc::Verdict::grant; });
     if (!granted) return;
     for (const bool open : {true, false}) {
       Step s;
@@ -632,8 +650,7 @@ class Generator {
         count_pattern("lobby in (contractor + escort)");
         badge(*who, site_.lobby, in);
         const auto escort = pick_outside(Cat::employee_desfire);
-        if (escort && !last_.empty() &&
-            last_.back() == Outcome{zc::Verdict::pending, zc::Reason::escort_required}) {
+        if (escort && !last_.empty() && last_.back() == Outcome{zc::Verdict::pending, zc::Reason::escort_required}) {
           badge(*escort, site_.lobby, in);
         }
       } else {
@@ -773,21 +790,21 @@ double thread_cpu_seconds() {
 struct RunResult {
   std::size_t decisions = 0;
   std::size_t decision_calls = 0;
-  double seconds = 0;            // wall time of the whole replay loop
-  double cpu_seconds = 0;        // CPU time of this thread in the loop: excludes time other processes ran
-  long preempted = 0;            // involuntary context switches during the loop
-  double decisions_per_s = 0;    // per wall second
+  double seconds = 0;          // wall time of the whole replay loop
+  double cpu_seconds = 0;      // CPU time of this thread in the loop: excludes time other processes ran
+  long preempted = 0;          // involuntary context switches during the loop
+  double decisions_per_s = 0;  // per wall second
   double decisions_per_cpu_s = 0;
   double events_per_s = 0;
-  Percentiles decision;          // calls that produced at least one decision
-  Percentiles all;               // every call
-  Percentiles lookup;            // the directory lookup alone, badge calls
+  Percentiles decision;  // calls that produced at least one decision
+  Percentiles all;       // every call
+  Percentiles lookup;    // the directory lookup alone, badge calls
   std::map<Outcome, std::size_t> outcomes;
 };
 
 // Out of line so that a profile can select it: valgrind --tool=callgrind --toggle-collect='*run_once*'.
 [[gnu::noinline]] RunResult run_once(const Site& site, const Population& pop, const std::vector<Placement>& placements,
-                   std::size_t reserve, const std::vector<Step>& script) {
+                                     std::size_t reserve, const std::vector<Step>& script) {
   zc::Engine engine(site.policy);
   place_all(engine, pop, placements, reserve);
   zc::Effects fx;  // reused for every call, as the daemon does
@@ -991,11 +1008,12 @@ int main(int argc, char** argv) {
   std::printf("\n");
   const zc::LocalTime lt = p.time_zone.local(start);
   static constexpr std::array<const char*, 7> kDays = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-  std::printf("simulated time   %s (%s %02d:%02d local) to %s, 1-5 ms between events\n",
-              zc::format_utc(start).c_str(), kDays[lt.weekday], lt.minute_of_day / 60, lt.minute_of_day % 60,
-              zc::format_utc(gen.now()).c_str());
-  if (cpu >= 0) std::printf("cpu              pinned to CPU %d\n", cpu);
-  else std::printf("cpu              not pinned\n");
+  std::printf("simulated time   %s (%s %02d:%02d local) to %s, 1-5 ms between events\n", zc::format_utc(start).c_str(),
+              kDays[lt.weekday], lt.minute_of_day / 60, lt.minute_of_day % 60, zc::format_utc(gen.now()).c_str());
+  if (cpu >= 0)
+    std::printf("cpu              pinned to CPU %d\n", cpu);
+  else
+    std::printf("cpu              not pinned\n");
   std::printf("people enrolled  %zu (", pop.people.size());
   for (std::size_t c = 0; c < kCats; ++c) std::printf("%s%s %zu", c ? ", " : "", kCatNames[c], pop.count[c]);
   std::printf(")\n");
@@ -1005,7 +1023,8 @@ int main(int argc, char** argv) {
     in_view += pl.zone == site.view ? 1 : 0;
     in_ops += site.ops && pl.zone == *site.ops ? 1 : 0;
   }
-  std::printf("people located   %zu (office %zu, db-view %zu, db-ops %zu)\n", placed.size(), in_office, in_view, in_ops);
+  std::printf("people located   %zu (office %zu, db-view %zu, db-ops %zu)\n", placed.size(), in_office, in_view,
+              in_ops);
   std::printf("set-up           directory %.2f s, workload generation %.2f s\n", setup_directory_s, setup_script_s);
   std::printf("events per run   %zu\n", script.size());
   std::printf("decisions        %zu per run\n", gen.decisions());
@@ -1035,8 +1054,8 @@ int main(int argc, char** argv) {
     }
     std::printf("%-4zu %12.0f %12.0f %9s %9s %9s %9s %9s %5.2f/%4.2f %9ld\n", i + 1, r.decisions_per_s,
                 r.decisions_per_cpu_s, us(r.decision.p50).c_str(), us(r.decision.p90).c_str(),
-                us(r.decision.p99).c_str(), us(r.decision.p999).c_str(), us(r.decision.max).c_str(),
-                r.all.p50 / 1000.0, r.all.p99 / 1000.0, r.preempted);
+                us(r.decision.p99).c_str(), us(r.decision.p999).c_str(), us(r.decision.max).c_str(), r.all.p50 / 1000.0,
+                r.all.p99 / 1000.0, r.preempted);
     results.push_back(std::move(r));
   }
 
@@ -1072,8 +1091,7 @@ int main(int argc, char** argv) {
   std::printf("  CPU share of the loop  %.0f %% (preempted %.0f times per run)\n", 100.0 * cpu_share, preempted);
   std::printf("  decision latency p50   %s\n", us(p50).c_str());
   std::printf("  decision latency p90   %s\n", us(p90).c_str());
-  std::printf("  decision latency p99   %s   (target <= 5 us: %s)\n", us(p99).c_str(),
-              p99 <= 5000 ? "met" : "NOT met");
+  std::printf("  decision latency p99   %s   (target <= 5 us: %s)\n", us(p99).c_str(), p99 <= 5000 ? "met" : "NOT met");
   std::printf("  decision latency p99.9 %s\n", us(p999).c_str());
   std::printf("  decision latency max   %s\n", us(mx).c_str());
   std::printf("  any event p50 / p99    %s / %s\n", us(all50).c_str(), us(all99).c_str());

@@ -160,7 +160,8 @@ int main(int argc, char** argv) {
   }
   const std::string type = fs_type(a.dir);
   std::printf("e2e_bench: %zu iterations in %s (file system type %s)\n", a.iterations, a.dir.c_str(), type.c_str());
-  if (type == "tmpfs") std::printf("WARNING: %s is tmpfs: fsync costs nothing there; pass --dir on a disk\n", a.dir.c_str());
+  if (type == "tmpfs")
+    std::printf("WARNING: %s is tmpfs: fsync costs nothing there; pass --dir on a disk\n", a.dir.c_str());
 
   // --- the site, with the lobby sensor's debounce shortened (see usage) ----------------------
   config::LoadResult cfg = config::load_policy_file(a.zones);
@@ -193,7 +194,8 @@ int main(int argc, char** argv) {
   if (!creds) die("credential store: " + creds.error().message);
 
   app::SystemClock clock;
-  if (auto r = (*creds)->put_person(adapters::credentials::Person{"bench-guard", "Bench Guard", {"guard"}}, clock.now());
+  if (auto r =
+          (*creds)->put_person(adapters::credentials::Person{"bench-guard", "Bench Guard", {"guard"}}, clock.now());
       !r) {
     die("enrol: " + r.error().message);
   }
@@ -235,7 +237,8 @@ int main(int argc, char** argv) {
   std::size_t alarms = 0;
   controller.set_alarm_observer([&](const app::ActiveAlarm&) { ++alarms; });
   if (auto err = controller.start()) die("start: " + *err);
-  run_until(io, [] { return false; }, std::chrono::milliseconds(100));  // start-up records committed
+  run_until(
+      io, [] { return false; }, std::chrono::milliseconds(100));  // start-up records committed
 
   // --- raw fsync file: preallocated, so each sample overwrites in place like a reused WAL -----
   const fs::path fsync_file = a.dir / "fsync-probe";
@@ -276,7 +279,8 @@ int main(int argc, char** argv) {
         })) {
       die("door did not close and relock");
     }
-    run_until(io, [] { return false; }, std::chrono::milliseconds(0));  // flush what is ready
+    run_until(
+        io, [] { return false; }, std::chrono::milliseconds(0));  // flush what is ready
     // 3. raw fsync of the same disk
     const auto off = static_cast<off_t>((i * 4096) % kFsyncFileBytes);
     const auto f0 = Steady::now();

@@ -836,7 +836,9 @@ void Engine::on_guard(const GuardCommand& e, Instant now, Effects& out) {
   const bool needs_door = e.action == GuardAction::unlock && !e.door;
   if (bad_zone || bad_door || needs_door) {
     note(out, now, "guard_refused", action, e.actor,
-         needs_door ? "no door given" : bad_zone ? "unknown zone" : "unknown door");
+         needs_door ? "no door given"
+         : bad_zone ? "unknown zone"
+                    : "unknown door");
     return;
   }
   const std::string subject = e.person                                    ? *e.person

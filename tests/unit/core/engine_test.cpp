@@ -1724,8 +1724,7 @@ TEST_CASE("engine: forgiving an unseen person does not disturb the counts", "[en
   CHECK(r.engine.occupancy(kOffice) == 1);
 }
 
-TEST_CASE("engine: every guard action is recorded, even one naming no valid door or zone",
-          "[engine][guard]") {
+TEST_CASE("engine: every guard action is recorded, even one naming no valid door or zone", "[engine][guard]") {
   // rules.md: "Every action is recorded with who did it and the note they gave."
   Rig r;
   GuardCommand u = command(GuardAction::unlock);  // no door given
@@ -1737,8 +1736,7 @@ TEST_CASE("engine: every guard action is recorded, even one naming no valid door
 }
 
 // Regression: this once read past the end of Policy::zones (heap-buffer-overflow under ASan).
-TEST_CASE("engine: forgive into a zone index the policy does not have is refused safely",
-          "[engine][guard]") {
+TEST_CASE("engine: forgive into a zone index the policy does not have is refused safely", "[engine][guard]") {
   Rig r;
   GuardCommand g = command(GuardAction::forgive);
   g.person = "viewer";

@@ -17,6 +17,26 @@ bool set_error(std::string* error, std::string message) {
   return false;
 }
 
+/// Input text as it may appear inside a one-line message: control characters, quotes,
+/// backslashes and bytes above 0x7e are written as \xNN, and long text is cut, so that a hostile
+/// argument or file line cannot forge log lines or flood a terminal.
+std::string shown(std::string_view s) {
+  constexpr std::size_t kMax = 64;
+  std::string out;
+  for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c > 0x7e || c == '\\' || c == '\'') {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > kMax) out += "...";
+  return out;
+}
+
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /// Reads exactly `n` digits at `pos`; advances `pos`.
@@ -73,7 +93,7 @@ std::optional<core::Instant> instant_from_local(const core::TimeZone& tz, std::i
 
 std::optional<core::Instant> parse_time(std::string_view s, const core::TimeZone* site_tz, std::string* error) {
   const auto fail = [&](const std::string& why) -> std::optional<core::Instant> {
-    set_error(error, "invalid time '" + std::string(s) + "': " + why);
+    set_error(error, "invalid time '" + shown(s) + "': " + why);
     return std::nullopt;
   };
   constexpr const char* kShape = "expected YYYY-MM-DDTHH:MM[:SS[.fff]] with an optional Z or +HH:MM offset";
@@ -131,7 +151,7 @@ std::optional<core::Instant> parse_time(std::string_view s, const core::TimeZone
       if (om > 59 || oh * 60 + om > 18 * 60) return fail("offset out of range (at most 18:00)");
       offset_seconds = (c == '-' ? -1 : 1) * (oh * 3600 + om * 60);
     } else {
-      return fail("unexpected '" + std::string(1, c) + "' after the time; " + kShape);
+      return fail("unexpected '" + shown(std::string_view(&c, 1)) + "' after the time; " + kShape);
     }
     if (pos != s.size()) return fail("unexpected text after the offset");
   }
@@ -148,7 +168,7 @@ std::optional<core::Instant> parse_time(std::string_view s, const core::TimeZone
 
 std::optional<core::Duration> parse_duration(std::string_view s, std::string* error) {
   const auto fail = [&](const std::string& why) -> std::optional<core::Duration> {
-    set_error(error, "invalid duration '" + std::string(s) + "': " + why);
+    set_error(error, "invalid duration '" + shown(s) + "': " + why);
     return std::nullopt;
   };
   struct Unit {
@@ -174,7 +194,7 @@ std::optional<core::Duration> parse_duration(std::string_view s, std::string* er
     }
     if (digits == 0) {
       return fail(pos == 0 ? "must start with a number (no sign, no spaces)"
-                           : "expected a number at '" + std::string(s.substr(pos)) + "'");
+                           : "expected a number at '" + shown(s.substr(pos)) + "'");
     }
     if (pos == s.size()) return fail("number without a unit (use d, h, m, s or ms)");
     std::optional<std::size_t> unit;
@@ -185,12 +205,13 @@ std::optional<core::Duration> parse_duration(std::string_view s, std::string* er
         if (s[pos] == kUnits[u].name[0]) unit = u;
       }
     }
-    if (!unit) return fail("unknown unit at '" + std::string(s.substr(pos)) + "' (use d, h, m, s or ms)");
+    if (!unit) return fail("unknown unit at '" + shown(s.substr(pos)) + "' (use d, h, m, s or ms)");
     if (*unit < next_unit) return fail("units must go from largest to smallest, each at most once");
     pos += kUnits[*unit].name.size();
     next_unit = *unit + 1;
+    // Checked before multiplying: 12 digits of days would overflow 64 bits.
+    if (value > (kMaxMs - total) / kUnits[*unit].ms) return fail("too long (at most 36500d)");
     total += value * kUnits[*unit].ms;
-    if (total > kMaxMs) return fail("too long (at most 36500d)");
   }
   return core::Duration{total};
 }

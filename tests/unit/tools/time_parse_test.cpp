@@ -142,15 +142,27 @@ TEST_CASE("durations", "[cli][duration]") {
 }
 
 TEST_CASE("garbage durations are refused with a reason", "[cli][duration]") {
-  for (const char* bad : {"",      "4",     "s",       "ms",   "-4s",  "+4s",    "4 s",
-                          " 4s",   "4s ",   "4S",      "4sec", "1.5s", "4x",     "30s1m",
-                          "1m1m",  "1s500", "500ms1s", "4s4",  "1h30", "36501d", "999999999999999d",
-                          "1e3ms", "４s",   "4ss",     "m30s"}) {
+  for (const char* bad :
+       {"", "4", "s", "ms", "-4s", "+4s", "4 s", " 4s", "4s ", "4S", "4sec", "1.5s", "4x", "30s1m", "1m1m", "1s500",
+        "500ms1s", "4s4", "1h30", "36501d", "999999999999999d", "1e3ms", "４s", "4ss", "m30s",
+        // 12 digits of days: the product overflows 64 bits (found by fuzz_time_parse)
+        "999999999999d", "202302222222d4s"}) {
     std::string why;
     INFO("input: '" << bad << "'");
     CHECK_FALSE(parse_duration(bad, &why));
     CHECK_THAT(why, Catch::Contains("invalid duration"));
   }
+}
+
+TEST_CASE("input echoed in an error cannot break the line or forge text", "[cli][time][duration]") {
+  std::string why;
+  CHECK_FALSE(parse_duration("4x\nzonegated: granted", &why));
+  CHECK(why.find('\n') == std::string::npos);
+  CHECK_THAT(why, Catch::Contains("\\x0a"));
+  why.clear();
+  CHECK_FALSE(parse_time("2026-01-01T\x1b[2J", nullptr, &why));
+  CHECK(why.find('\x1b') == std::string::npos);
+  CHECK_THAT(why, Catch::Contains("\\x1b"));
 }
 
 TEST_CASE("format_duration is read back by parse_duration", "[cli][duration]") {

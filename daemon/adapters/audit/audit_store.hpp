@@ -236,7 +236,9 @@ class AuditStore {
   VerifyResult verify(const VerifyOptions& options = {});
 
   Result<std::vector<Row>> query(const Filter& filter, const Page& page);
-  /// RFC 4180 CSV with a header line and CRLF line ends. Returns the number of rows written.
+  /// RFC 4180 CSV with a header line and CRLF line ends; text fields that a spreadsheet would run as
+  /// a formula get a leading single quote (append_csv_export_field). Returns the number of rows
+  /// written.
   Result<std::uint64_t> export_csv(const Filter& filter, std::ostream& out);
   /// One JSON object per line. Returns the number of rows written.
   Result<std::uint64_t> export_jsonl(const Filter& filter, std::ostream& out);
@@ -270,6 +272,11 @@ std::string to_hex(std::span<const std::uint8_t> bytes);
 
 /// One RFC 4180 field: quoted (quotes doubled) if it holds a comma, quote, CR or LF.
 void append_csv_field(std::string& out, std::string_view field);
+/// One field of a CSV export meant for people and spreadsheets: as append_csv_field, but a field
+/// starting with '=', '+', '-', '@', TAB or CR first gets a leading single quote, so that a
+/// spreadsheet shows it as text instead of evaluating it as a formula (OWASP "CSV injection").
+/// Not for CSV that a program reads back: the quote becomes part of the value.
+void append_csv_export_field(std::string& out, std::string_view field);
 /// A JSON string literal with quotes; control characters, quote, backslash, U+2028/U+2029 are
 /// escaped and invalid UTF-8 becomes U+FFFD, so the output is always valid JSON and UTF-8.
 void append_json_string(std::string& out, std::string_view text);

@@ -133,6 +133,84 @@ TEST_CASE("records get consecutive seqs, map the engine's fields, and verify", "
   CHECK(*none == 8);
 }
 
+TEST_CASE("a burst larger than one INSERT statement keeps every record's own fields, salt and link", "[audit][burst]") {
+  TempDir dir;
+  const auto policy = test::sample_policy();
+  auto store = open_store(options_for(dir));
+  // 75 = 64 + 8 + 1 + 1 + 1: every statement shape the store uses, in one transaction. Each note
+  // names a different person as its subject, which the store rewrites into that record's detail;
+  // records written by one statement must not share that text.
+  std::vector<core::Record> batch;
+  for (int i = 0; i < 75; ++i) {
+    const std::string n = std::to_string(i);
+    if (i % 3 == 0) {
+      batch.emplace_back(core::Note{day(0, i), "guard_lift", "subject-" + n, "guard-" + n, "why " + n});
+    } else {
+      batch.emplace_back(decision(day(0, i), "person-" + n, static_cast<core::DoorIdx>(i % 3), core::Verdict::grant,
+                                  core::Reason::ok));
+    }
+  }
+  auto seq = store->append(batch, policy);
+  REQUIRE(seq.ok());
+  CHECK(*seq == 75);
+  // Then single records and a second large burst on top of it.
+  REQUIRE(store->append_entries(std::vector<Entry>{entry(day(1), "login", "op")}).ok());
+  std::vector<Entry> more;
+  for (int i = 0; i < 130; ++i) more.push_back(entry(day(1, i), "badge_add", "op", "badge " + std::to_string(i)));
+  seq = store->append_entries(more);
+  REQUIRE(seq.ok());
+  CHECK(*seq == 206);
+
+  const auto rows = all_rows(*store);
+  REQUIRE(rows.size() == 206);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    CHECK(rows[i].seq == i + 1);
+    if (i > 0) CHECK(rows[i].prev_hash == rows[i - 1].hash);
+  }
+  for (int i = 0; i < 75; ++i) {
+    const Row& r = rows[static_cast<std::size_t>(i)];
+    const std::string n = std::to_string(i);
+    if (i % 3 == 0) {
+      CHECK(r.person == "guard-" + n);
+      CHECK(r.detail == "subject subject-" + n + "; why " + n);
+    } else {
+      CHECK(r.person == "person-" + n);
+      CHECK(r.door == policy.doors[static_cast<std::size_t>(i % 3)].id);
+    }
+  }
+  CHECK(rows[205].detail == "badge 129");
+
+  // One random draw per batch still gives every personal record its own 16-byte salt.
+  test::RawDb db(store->database_path());
+  CHECK(db.scalar("SELECT count(*) FROM records WHERE length(salt) = 16") == 206);
+  CHECK(db.scalar("SELECT count(DISTINCT salt) FROM records") == 206);
+
+  auto v = store->verify();
+  INFO(v.message);
+  CHECK(v.ok);
+  CHECK(v.records_checked == 206);
+}
+
+TEST_CASE("a failure in a burst of several INSERT statements leaves nothing of it", "[audit][fault][burst]") {
+  TempDir dir;
+  auto o = options_for(dir);
+  o.fault_injection = true;
+  auto store = open_store(o);
+  REQUIRE(store->append_entries(std::vector<Entry>{entry(day(0), "warmup")}).ok());
+  std::vector<Entry> batch;
+  for (int i = 0; i < 150; ++i) batch.push_back(entry(day(0, i), "burst", "p" + std::to_string(i)));
+  REQUIRE(store->inject_fault(Fault{Fault::Kind::disk_full, 2, false}));
+  auto r = store->append_entries(batch);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::disk_full);
+  CHECK(store->last_seq() == 1);
+  CHECK(all_rows(*store).size() == 1);
+  r = store->append_entries(batch);
+  REQUIRE(r.ok());
+  CHECK(*r == 151);
+  CHECK(store->verify().ok);
+}
+
 TEST_CASE("the hash encoding is length-prefixed and covers personal fields through a digest", "[audit]") {
   codec::Encoder enc;
   const codec::Salt salt{1, 2, 3};
@@ -496,6 +574,44 @@ TEST_CASE("CSV export follows RFC 4180 and JSON Lines escapes everything", "[aud
   append_csv_field(c, "plain");
   append_csv_field(c, "\"");
   CHECK(c == "plain\"\"\"\"");
+}
+
+TEST_CASE("CSV export neutralises spreadsheet formulas; JSON Lines keeps the text as it is", "[audit][export]") {
+  TempDir dir;
+  auto store = open_store(options_for(dir));
+  // Text an operator, a badge or a config file could put into a record, starting with each of
+  // OWASP's formula characters.
+  std::vector<Entry> es{entry(day(0), "=HYPERLINK(\"http://x\",\"y\")", "+41 22", "-2+3"),
+                        entry(day(0, 1), "@SUM(A1)", "\tcmd", "\rcr"), entry(day(0, 2), "a=b", "x-y", "=1,2")};
+  es[1].source = "-";
+  REQUIRE(store->append_entries(es).ok());
+
+  std::ostringstream csv;
+  auto n = store->export_csv(Filter{}, csv);
+  REQUIRE(n.ok());
+  CHECK(*n == 3);
+  const std::string text = csv.str();
+  CHECK_THAT(text,
+             Catch::Contains("1,2026-03-02T00:00:00.000Z,operator,\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",'+41 "
+                             "22,,,,,,,,,,,'-2+3,,"));
+  CHECK_THAT(text, Catch::Contains("2,2026-03-02T00:00:00.001Z,operator,'@SUM(A1),'\tcmd,,,,,,,,,'-,,\"'\rcr\",,"));
+  // Only the first character counts; a quoted field keeps its quotes around the neutralised text.
+  CHECK_THAT(text, Catch::Contains("3,2026-03-02T00:00:00.002Z,operator,a=b,x-y,,,,,,,,,,,\"'=1,2\",,"));
+
+  std::ostringstream jsonl;
+  REQUIRE(store->export_jsonl(Filter{}, jsonl).ok());
+  CHECK_THAT(jsonl.str(), Catch::Contains("\"event\":\"=HYPERLINK(\\\"http://x\\\",\\\"y\\\")\""));
+  CHECK_THAT(jsonl.str(), Catch::Contains("\"person\":\"+41 22\""));
+  CHECK_THAT(jsonl.str(), Catch::Contains("\"detail\":\"-2+3\""));
+
+  // The plain RFC 4180 field (used for CSV that a program reads back) is left as it is.
+  std::string plain;
+  append_csv_field(plain, "=1");
+  CHECK(plain == "=1");
+  std::string safe;
+  append_csv_export_field(safe, "");
+  append_csv_export_field(safe, "ok");
+  CHECK(safe == "ok");
 }
 
 TEST_CASE("a retention purge redacts old personal data and the chain still verifies", "[audit][retention]") {

@@ -92,14 +92,18 @@ class ControlServer::Session : public std::enable_shared_from_this<ControlServer
     std::string line(boost::asio::buffers_begin(buffer_.data()),
                      boost::asio::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(n));
     buffer_.consume(n);
-    json response;
     json request = json::parse(line, nullptr, false);
     if (request.is_discarded() || !request.is_object()) {
-      response = error("malformed request: expected one JSON object per line");
-    } else {
-      response = server_.handle(request, peer_);
+      reply(error("malformed request: expected one JSON object per line"), false);
+      return;
     }
-    reply(response, false);
+    // The answer may come later (after the commit). The callback holds the session, so it stays
+    // valid if the client goes away meanwhile; the write then fails and the session ends. No read
+    // is outstanding until the answer is written: one request at a time per connection.
+    server_.handle(request, peer_, [self = shared_from_this()](json response) {
+      if (!*self->alive_) return;
+      self->reply(response, false);
+    });
   }
   void reply(const json& response, bool close_after) {
     out_ = response.dump() + "\n";
@@ -209,20 +213,94 @@ void ControlServer::do_accept() {
   });
 }
 
-json ControlServer::handle(const json& request, const Operator& peer) {
+json ControlServer::commit_answer(const CommitReport& report, const core::Policy& policy) {
+  const auto door_name = [&](core::DoorIdx d) { return d < policy.doors.size() ? policy.doors[d].id : std::string(); };
+  json records = json::array();
+  json decision;  // null unless the input led to a decision
+  adapters::audit::Seq first = 0;
+  adapters::audit::Seq last = 0;
+  const auto span = [&](adapters::audit::Seq seq) {
+    if (seq == 0) return;
+    first = first == 0 ? seq : std::min(first, seq);
+    last = std::max(last, seq);
+  };
+  for (std::size_t i = 0; i < report.records.size(); ++i) {
+    const adapters::audit::Seq seq = i < report.seqs.size() ? report.seqs[i] : 0;
+    span(seq);
+    json r;
+    if (seq != 0) r["seq"] = seq;
+    if (const auto* d = std::get_if<core::Decision>(&report.records[i])) {
+      r.update(json{{"kind", "decision"},
+                    {"request", d->request},
+                    {"person", d->person},
+                    {"badge", d->badge},
+                    {"door", door_name(d->door)},
+                    {"dir", core::to_string(d->dir)},
+                    {"verdict", core::to_string(d->verdict)},
+                    {"reason", core::to_string(d->reason)}});
+      if (decision.is_null()) decision = r;
+    } else if (const auto* a = std::get_if<core::Alarm>(&report.records[i])) {
+      r.update(json{{"kind", "alarm"},
+                    {"alarm", core::to_string(a->kind)},
+                    {"severity", core::to_string(a->severity)},
+                    {"source", a->source},
+                    {"person", a->person},
+                    {"detail", a->detail}});
+    } else if (const auto* n = std::get_if<core::Note>(&report.records[i])) {
+      r.update(json{{"kind", "note"}, {"event", n->kind}, {"subject", n->subject}, {"detail", n->detail}});
+    }
+    records.push_back(std::move(r));
+  }
+  for (const auto seq : report.entry_seqs) span(seq);
+  json out = ok(json{{"observed", report.observed},
+                     {"durable", report.durable},
+                     {"records", records},
+                     {"entries", report.entries},
+                     {"entry_seqs", report.entry_seqs},
+                     {"decision", decision}});
+  if (first != 0) {
+    out["seq_first"] = first;
+    out["seq_last"] = last;
+  }
+  if (!report.durable) {
+    // Never claim durability we do not have: the records exist only in the daemon's memory.
+    out["queued"] = true;
+    out["queued_reason"] = report.queued_reason;
+  }
+  return out;
+}
+
+void ControlServer::handle(const json& request, const Operator& peer, Reply reply) {
   const std::string cmd = str(request, "cmd");
   const core::Policy& p = controller_.engine().policy();
-  const auto result = [](const std::optional<std::string>& err) { return err ? error(*err) : ok(); };
-  if (cmd == "status") return ok(json{{"status", controller_.status()}});
+  // Answers once the records the input caused are committed (or queued while degraded). The
+  // answer is built then, against the policy in force then.
+  const auto after_commit = [this, &reply](json extra = json::object()) -> CommitHandler {
+    return [this, reply, extra = std::move(extra)](const CommitReport& report) {
+      json answer = commit_answer(report, controller_.engine().policy());
+      for (const auto& [k, v] : extra.items()) answer[k] = v;
+      reply(std::move(answer));
+    };
+  };
+  // Refusals and errors answer at once; so does an accepted input without a waiter.
+  const auto result = [&](const std::optional<std::string>& err) {
+    if (err) reply(error(*err));
+  };
+  if (cmd == "status") return reply(ok(json{{"status", controller_.status()}}));
   if (cmd == "reload") {
     const bool done = reload_ ? reload_() : false;
     controller_.record_operator_action(peer, "reload_request", done ? "applied" : "rejected");
-    return done ? ok() : error("reload rejected: the configuration has errors (see the log); the old policy stays");
+    return reply(done ? ok()
+                      : error("reload rejected: the configuration has errors (see the log); the old policy stays"));
+  }
+  const bool makes_records = cmd == "ack" || cmd == "guard" || cmd.rfind("sim.", 0) == 0;
+  if (makes_records && controller_.waiters() >= Controller::kMaxWaiters) {
+    return reply(error("busy: too many requests awaiting their commit; try again"));
   }
   if (cmd == "ack") {
     auto it = request.find("id");
-    if (it == request.end() || !it->is_number_unsigned()) return error("ack needs a numeric 'id'");
-    return result(controller_.acknowledge(it->get<std::uint64_t>(), peer, str(request, "note")));
+    if (it == request.end() || !it->is_number_unsigned()) return reply(error("ack needs a numeric 'id'"));
+    return result(controller_.acknowledge(it->get<std::uint64_t>(), peer, str(request, "note"), after_commit()));
   }
   if (cmd == "guard") {
     static const std::pair<const char*, core::GuardAction> kActions[] = {{"lockdown", core::GuardAction::lockdown},
@@ -239,56 +317,88 @@ json ControlServer::handle(const json& request, const Operator& peer) {
         found = true;
       }
     }
-    if (!found) return error("unknown guard action '" + action + "' (lockdown, lift, release, forgive, unlock)");
+    if (!found) return reply(error("unknown guard action '" + action + "' (lockdown, lift, release, forgive, unlock)"));
     if (auto z = str(request, "zone"); !z.empty()) {
       auto idx = p.zone_index(z);
-      if (!idx) return error("unknown zone '" + z + "'");
+      if (!idx) return reply(error("unknown zone '" + z + "'"));
       g.zone = *idx;
     }
     if (auto d = str(request, "door"); !d.empty()) {
       auto idx = p.door_index(d);
-      if (!idx) return error("unknown door '" + d + "'");
+      if (!idx) return reply(error("unknown door '" + d + "'"));
       g.door = *idx;
     }
     if (auto person = str(request, "person"); !person.empty()) g.person = person;
     g.note = str(request, "note");
-    if (g.action == core::GuardAction::unlock && !g.door) return error("unlock needs a door");
-    if (g.action == core::GuardAction::unlock && g.note.empty()) return error("unlock needs a reason (note)");
-    return ok(controller_.guard(g, peer));
+    if (g.action == core::GuardAction::unlock && !g.door) return reply(error("unlock needs a door"));
+    if (g.action == core::GuardAction::unlock && g.note.empty()) return reply(error("unlock needs a reason (note)"));
+    // The decisions and notes are known now; the answer waits until they are on disk.
+    auto shared = std::make_shared<json>();
+    *shared = controller_.guard(g, peer, [this, reply, shared](const CommitReport& report) {
+      json answer = commit_answer(report, controller_.engine().policy());
+      answer["decisions"] = (*shared)["decisions"];
+      answer["notes"] = (*shared)["notes"];
+      reply(std::move(answer));
+    });
+    return;
   }
   if (cmd.rfind("sim.", 0) == 0) {
     controller_.record_operator_action(peer, "simulate", request.dump());
     if (cmd == "sim.tap") {
       const std::string dir = str(request, "dir", "in");
       const auto d = core::direction_from_string(dir);
-      if (!d) return error("dir must be in or out");
+      if (!d) return reply(error("dir must be in or out"));
       std::optional<core::CredentialKind> kind;
       if (auto k = str(request, "kind"); !k.empty()) {
         kind = core::credential_from_string(k);
-        if (!kind) return error("kind must be uid or desfire");
+        if (!kind) return reply(error("kind must be uid or desfire"));
       }
       const bool failed = request.value("auth_failed", false);
-      return result(controller_.sim_tap(str(request, "who"), str(request, "door"), *d, kind, failed));
+      const std::string door = str(request, "door");
+      // A tap the reader dropped is an error; one that reached the engine is answered with its
+      // decision (or, if the engine waits for a gate or a second person, with none yet).
+      return result(controller_.sim_tap(
+          str(request, "who"), door, *d, kind, failed, [this, reply, door](const CommitReport& report) {
+            if (!report.observed) return reply(error("the reader did not read the tap (it went offline or stopped)"));
+            json answer = commit_answer(report, controller_.engine().policy());
+            if (answer["decision"].is_null()) {
+              json pending = json::array();
+              const core::Policy& policy = controller_.engine().policy();
+              for (const auto& pv : controller_.engine().pending()) {
+                if (pv.door < policy.doors.size() && policy.doors[pv.door].id == door) {
+                  pending.push_back({{"dir", core::to_string(pv.dir)},
+                                     {"waiting_for", core::to_string(pv.waiting_for)},
+                                     {"people", pv.people}});
+                }
+              }
+              answer["pending"] = pending;
+            }
+            reply(std::move(answer));
+          }));
     }
     if (cmd == "sim.gate") {
       const std::string s = str(request, "signal");
-      if (s != "clear" && s != "alarm") return error("signal must be clear or alarm");
+      if (s != "clear" && s != "alarm") return reply(error("signal must be clear or alarm"));
       return result(controller_.sim_gate(str(request, "gate"),
-                                         s == "clear" ? core::GateSignalKind::clear : core::GateSignalKind::alarm));
+                                         s == "clear" ? core::GateSignalKind::clear : core::GateSignalKind::alarm,
+                                         after_commit()));
     }
     if (cmd == "sim.door") {
       const std::string s = str(request, "state");
-      if (s != "open" && s != "closed") return error("state must be open or closed");
-      return result(controller_.sim_door(str(request, "door"), s == "open"));
+      if (s != "open" && s != "closed") return reply(error("state must be open or closed"));
+      return result(controller_.sim_door(str(request, "door"), s == "open", after_commit()));
     }
-    if (cmd == "sim.rex") return result(controller_.sim_rex(str(request, "door")));
-    if (cmd == "sim.fire") return result(controller_.sim_fire(request.value("on", false)));
-    if (cmd == "sim.tamper") return result(controller_.sim_tamper(str(request, "id"), request.value("on", true)));
+    if (cmd == "sim.rex") return result(controller_.sim_rex(str(request, "door"), after_commit()));
+    if (cmd == "sim.fire") return result(controller_.sim_fire(request.value("on", false), after_commit()));
+    if (cmd == "sim.tamper") {
+      return result(controller_.sim_tamper(str(request, "id"), request.value("on", true), after_commit()));
+    }
     if (cmd == "sim.reader") {
-      return result(controller_.sim_reader_online(str(request, "reader"), request.value("online", true)));
+      return result(
+          controller_.sim_reader_online(str(request, "reader"), request.value("online", true), after_commit()));
     }
   }
-  return error("unknown command '" + cmd + "'");
+  return reply(error("unknown command '" + cmd + "'"));
 }
 
 }  // namespace zonegate::app

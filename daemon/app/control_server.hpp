@@ -28,8 +28,15 @@ class ControlServer {
   std::optional<std::string> start();
   void stop();
 
-  /// Handles one request (exposed for tests). `peer` names the operator.
-  nlohmann::json handle(const nlohmann::json& request, const Operator& peer);
+  using Reply = std::function<void(nlohmann::json)>;
+  /// Handles one request (exposed for tests). `peer` names the operator. `reply` runs exactly once,
+  /// on the loop: at once for queries and refusals; for inputs that make records (sim.*, guard,
+  /// ack) only after those records are durable in the audit trail, or, while it is degraded, at
+  /// once with `"durable": false`.
+  void handle(const nlohmann::json& request, const Operator& peer, Reply reply);
+  /// The answer for a committed input: `durable`, `seq_first`/`seq_last`, the records with their
+  /// seqs and, if one is among them, the `decision` (verdict, reason, request id).
+  static nlohmann::json commit_answer(const CommitReport& report, const core::Policy& policy);
 
   static constexpr std::size_t kMaxRequestBytes = 64 * 1024;
   static constexpr std::size_t kMaxSessions = 16;

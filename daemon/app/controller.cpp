@@ -76,6 +76,8 @@ std::optional<std::string> Controller::start() {
       }
     }
   }
+  // Line events go through handle_input() under the line's name, so a simulated change waiting
+  // for its commit (sim_door() etc.) learns which records it caused.
   const auto input = [this](const config::LineSpec& spec, ports::LineCallback cb) -> std::optional<std::string> {
     ports::InputConfig ic;
     ic.active_low = spec.active_low;
@@ -85,11 +87,15 @@ std::optional<std::string> Controller::start() {
   for (const auto& d : hardware_->doors) {
     const core::DoorIdx door = d.index;
     if (d.sensor) {
-      if (auto err = input(*d.sensor, [this, door](bool open) { submit(core::DoorSensor{door, open}); })) return err;
+      if (auto err = input(*d.sensor, [this, door, key = "line:" + d.sensor->name](bool open) {
+            handle_input(key, core::DoorSensor{door, open});
+          })) {
+        return err;
+      }
     }
     if (d.rex) {
-      if (auto err = input(*d.rex, [this, door](bool active) {
-            if (active) submit(core::RexPressed{door});
+      if (auto err = input(*d.rex, [this, door, key = "line:" + d.rex->name](bool active) {
+            if (active) handle_input(key, core::RexPressed{door});
           })) {
         return err;
       }
@@ -97,25 +103,33 @@ std::optional<std::string> Controller::start() {
   }
   for (const auto& g : hardware_->gates) {
     const core::GateIdx gate = g.index;
-    if (auto err = input(g.clear, [this, gate](bool active) {
-          if (active) submit(core::GateSignal{gate, core::GateSignalKind::clear});
+    if (auto err = input(g.clear, [this, gate, key = "line:" + g.clear.name](bool active) {
+          if (active) handle_input(key, core::GateSignal{gate, core::GateSignalKind::clear});
         })) {
       return err;
     }
-    if (auto err = input(g.alarm, [this, gate](bool active) {
-          if (active) submit(core::GateSignal{gate, core::GateSignalKind::alarm});
+    if (auto err = input(g.alarm, [this, gate, key = "line:" + g.alarm.name](bool active) {
+          if (active) handle_input(key, core::GateSignal{gate, core::GateSignalKind::alarm});
         })) {
       return err;
     }
   }
   if (hardware_->fire) {
-    if (auto err = input(*hardware_->fire, [this](bool active) { submit(core::FireInput{active}); })) return err;
+    if (auto err = input(*hardware_->fire, [this, key = "line:" + hardware_->fire->name](bool active) {
+          handle_input(key, core::FireInput{active});
+        })) {
+      return err;
+    }
   }
   for (const auto& [id, spec] : hardware_->tamper) {
     const auto idx = p.tamper_index(id);
     if (!idx) continue;
     const std::uint16_t t = *idx;
-    if (auto err = input(spec, [this, t](bool active) { submit(core::TamperSignal{t, active}); })) return err;
+    if (auto err = input(spec, [this, t, key = "line:" + spec.name](bool active) {
+          handle_input(key, core::TamperSignal{t, active});
+        })) {
+      return err;
+    }
   }
   for (auto& r : readers_) {
     r->start([this](const ports::CardRead& c) { on_card(c); },
@@ -143,6 +157,8 @@ void Controller::stop() {
   retry_timer_.cancel();
   append_entry(Entry{clock_.now(), EntryKind::system, "stop", {}, {}, {}, {}, {}, "clean shutdown"});
   flush();
+  // Inputs still waiting for their event will not see it: each is told exactly once.
+  while (!waiters_.empty()) give_up_waiter(waiters_.front().id);
   // Leave every strike locked.
   for (const auto& d : hardware_->doors) {
     if (d.strike) (void)lines_.set(d.strike->name, false);
@@ -213,10 +229,12 @@ void Controller::on_card(const ports::CardRead& read) {
   e.auth_failed = read.auth_failed;
   // The credential store answers from an indexed SQLite table in microseconds.
   e.holder = credentials_.lookup(read.uid_hex, engine_.policy());
-  handle_engine(e);
+  handle_input("card:" + read.reader_id + ":" + read.uid_hex, e);
 }
 
 void Controller::on_reader_status(const ports::ReaderStatus& status) {
+  const std::size_t records_begin = pending_records_.size();
+  const std::size_t entries_begin = pending_entries_.size();
   auto it = reader_bindings_.find(status.reader_id);
   if (it != reader_bindings_.end()) it->second.online = status.online;
   append_entry(Entry{clock_.now(),
@@ -235,6 +253,7 @@ void Controller::on_reader_status(const ports::ReaderStatus& status) {
   Log::write(status.online ? LogLevel::info : LogLevel::warning,
              "reader " + status.reader_id + (status.online ? " online" : " offline") +
                  (status.detail.empty() ? "" : ": " + status.detail));
+  match_waiter("reader:" + status.reader_id, records_begin, entries_begin);
   schedule_flush();
 }
 
@@ -260,6 +279,113 @@ void Controller::handle_engine(const core::Event& event) {
   arm_timer();
 }
 
+void Controller::handle_input(const std::string& key, const core::Event& event) {
+  const std::size_t records_begin = pending_records_.size();
+  const std::size_t entries_begin = pending_entries_.size();
+  handle_engine(event);
+  match_waiter(key, records_begin, entries_begin);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs awaiting their commit
+// ---------------------------------------------------------------------------------------------
+
+std::uint64_t Controller::await_event(std::string key, CommitHandler done, std::optional<core::Duration> patience) {
+  Waiter w;
+  w.id = next_waiter_id_++;
+  w.key = std::move(key);
+  w.done = std::move(done);
+  if (patience) {
+    // A line set to the level it already has produces no edge; the waiter must not wait forever.
+    // The timer lives in the waiter: erasing the waiter cancels it, and then it touches nothing.
+    w.deadline = std::make_unique<boost::asio::steady_timer>(io_, *patience);
+    w.deadline->async_wait([this, id = w.id](const boost::system::error_code& ec) {
+      if (!ec) give_up_waiter(id);
+    });
+  }
+  const std::uint64_t id = w.id;
+  waiters_.push_back(std::move(w));
+  return id;
+}
+
+void Controller::await_pending(std::size_t records_begin, std::size_t entries_begin, CommitHandler done) {
+  if (waiters_full()) {
+    // Callers check first (the action is already done here); never grow the list past its bound.
+    boost::asio::post(io_, [done = std::move(done)] {
+      CommitReport report;
+      report.durable = false;
+      report.queued_reason = busy_text();
+      done(report);
+    });
+    return;
+  }
+  Waiter w;
+  w.id = next_waiter_id_++;
+  w.matched = true;
+  w.records_begin = records_begin;
+  w.records_end = pending_records_.size();
+  w.entries_begin = entries_begin;
+  w.entries_end = pending_entries_.size();
+  w.done = std::move(done);
+  waiters_.push_back(std::move(w));
+  // The batch is resolved by the next flush, even when the action caused no record at all.
+  schedule_flush();
+}
+
+void Controller::match_waiter(const std::string& key, std::size_t records_begin, std::size_t entries_begin) {
+  // First come, first served: inputs under one key reach the engine in the order they were made.
+  auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return !w.matched && w.key == key; });
+  if (it == waiters_.end()) return;
+  it->matched = true;
+  it->records_begin = records_begin;
+  it->records_end = pending_records_.size();
+  it->entries_begin = entries_begin;
+  it->entries_end = pending_entries_.size();
+  if (it->deadline) it->deadline->cancel();
+  schedule_flush();
+}
+
+void Controller::give_up_waiter(std::uint64_t id) {
+  auto it = std::find_if(waiters_.begin(), waiters_.end(), [&](const Waiter& w) { return w.id == id; });
+  if (it == waiters_.end() || it->matched) return;
+  CommitHandler done = std::move(it->done);
+  waiters_.erase(it);
+  CommitReport report;
+  report.observed = false;
+  if (done) done(report);
+}
+
+std::vector<std::pair<CommitHandler, CommitReport>> Controller::resolve_waiters(
+    const std::vector<core::Record>& records, adapters::audit::Seq record_seq0, std::size_t entry_count,
+    adapters::audit::Seq entry_seq0, bool records_durable, bool entries_durable) {
+  std::vector<std::pair<CommitHandler, CommitReport>> ready;
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (!it->matched) {
+      ++it;
+      continue;
+    }
+    CommitReport report;
+    const std::size_t rb = std::min(it->records_begin, records.size());
+    const std::size_t re = std::min(it->records_end, records.size());
+    const std::size_t eb = std::min(it->entries_begin, entry_count);
+    const std::size_t ee = std::min(it->entries_end, entry_count);
+    for (std::size_t i = rb; i < re; ++i) {
+      report.records.push_back(records[i]);
+      report.seqs.push_back(records_durable ? record_seq0 + i : 0);
+    }
+    report.entries = ee - eb;
+    if (entries_durable) {
+      for (std::size_t i = eb; i < ee; ++i) report.entry_seqs.push_back(entry_seq0 + i);
+    }
+    // Durable only if everything it caused is: never claim more than the disk holds.
+    report.durable = (re == rb || records_durable) && (ee == eb || entries_durable);
+    if (!report.durable) report.queued_reason = degraded_reason_.empty() ? "audit trail unavailable" : degraded_reason_;
+    ready.emplace_back(std::move(it->done), std::move(report));
+    it = waiters_.erase(it);
+  }
+  return ready;
+}
+
 void Controller::collect(core::Effects& effects) {
   for (auto& r : effects.records) pending_records_.push_back(std::move(r));
   for (auto& c : effects.commands) pending_commands_.push_back(c);
@@ -279,7 +405,8 @@ void Controller::schedule_flush() {
 
 void Controller::flush() {
   flush_posted_ = false;
-  if (pending_records_.empty() && pending_entries_.empty() && pending_commands_.empty()) return;
+  const bool waiting = std::any_of(waiters_.begin(), waiters_.end(), [](const Waiter& w) { return w.matched; });
+  if (pending_records_.empty() && pending_entries_.empty() && pending_commands_.empty() && !waiting) return;
   std::vector<core::Record> records = std::move(pending_records_);
   std::vector<Entry> entries = std::move(pending_entries_);
   std::vector<core::DoorCommand> commands = std::move(pending_commands_);
@@ -288,20 +415,38 @@ void Controller::flush() {
   pending_commands_.clear();
 
   bool durable = false;
+  bool entries_durable = false;
+  adapters::audit::Seq record_seq0 = 0;
+  adapters::audit::Seq entry_seq0 = 0;
   if (!degraded_) {
     auto r = audit_.append(records, engine_.policy());
     if (r) {
-      auto e = audit_.append_entries(entries);
-      if (!e) Log::error("audit trail: cannot append entries: " + e.error().message);
       durable = true;
+      // append() returns the seq of the last record; the batch is contiguous.
+      record_seq0 = *r + 1 - records.size();
+      auto e = audit_.append_entries(entries);
+      if (e) {
+        entries_durable = true;
+        entry_seq0 = *e + 1 - entries.size();
+      } else {
+        // The records are safe, the entries are not: they wait in the backlog like records do
+        // (retry_backlog() writes them after the queued records).
+        Log::error("audit trail: cannot append entries: " + e.error().message);
+        enter_degraded(e.error().message);
+      }
     } else {
       enter_degraded(r.error().message);
     }
   }
   // Guards see every alarm at once, also while the audit trail is down and its records wait in
-  // the backlog (retry_backlog() does not list them again). Alarms the controller raised itself
-  // are listed already; note_alarms() skips those repeats.
+  // the backlog (retry_backlog() does not list them again). Alarms the controller raises itself
+  // come through here too, so each is listed once.
   note_alarms(records);
+  // Replies are built from the batch before the backlog takes it; handlers run at the very end.
+  auto ready = resolve_waiters(records, record_seq0, entries.size(), entry_seq0, durable, entries_durable);
+  if (!entries_durable) {
+    for (auto& e : entries) backlog_entries_.push_back(std::move(e));
+  }
   if (!durable) {
     for (auto& rec : records) {
       if (backlog_.size() >= options_.backlog_limit) {
@@ -310,7 +455,6 @@ void Controller::flush() {
       }
       backlog_.push_back(std::move(rec));
     }
-    for (auto& e : entries) backlog_entries_.push_back(std::move(e));
     records.clear();
   }
   if (durable && record_observer_) {
@@ -318,9 +462,13 @@ void Controller::flush() {
   }
   for (const auto& c : commands) execute(c, durable);
   update_buzzers();
-  if (durable && audit_.should_checkpoint(clock_.now())) {
+  if (durable && entries_durable && audit_.should_checkpoint(clock_.now())) {
     auto cp = audit_.checkpoint(clock_.now());
     if (!cp) Log::error("audit trail: checkpoint failed: " + cp.error().message);
+  }
+  // Handlers run last, on a consistent controller: they may call back into it (status, say).
+  for (auto& [done, report] : ready) {
+    if (done) done(report);
   }
 }
 
@@ -376,9 +524,16 @@ void Controller::retry_backlog() {
     return;
   }
   backlog_.clear();
-  std::vector<Entry> entries(backlog_entries_.begin(), backlog_entries_.end());
+  std::vector<Entry> entries(std::make_move_iterator(backlog_entries_.begin()),
+                             std::make_move_iterator(backlog_entries_.end()));
+  auto e = audit_.append_entries(entries);
+  if (!e) {
+    // The records are in; the entries stay queued for the next attempt.
+    backlog_entries_.assign(std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end()));
+    enter_degraded(e.error().message);
+    return;
+  }
   backlog_entries_.clear();
-  (void)audit_.append_entries(entries);
   const core::Instant now = clock_.now();
   const auto outage = std::chrono::duration_cast<core::Duration>(now - degraded_since_);
   // The outage itself goes on the record as soon as it can be written.
@@ -428,10 +583,8 @@ void Controller::arm_timer() {
 // ---------------------------------------------------------------------------------------------
 
 void Controller::raise_adapter_alarm(core::AlarmKind kind, const std::string& source, const std::string& detail) {
-  core::Alarm a{clock_.now(), kind, core::severity_of(kind), source, {}, detail};
-  std::vector<core::Record> one{a};
-  note_alarms(one);
-  pending_records_.push_back(std::move(a));
+  // Listed for the guards by the flush that writes (or queues) it, within this turn of the loop.
+  pending_records_.push_back(core::Alarm{clock_.now(), kind, core::severity_of(kind), source, {}, detail});
   schedule_flush();
 }
 
@@ -439,12 +592,6 @@ void Controller::note_alarms(const std::vector<core::Record>& records) {
   for (const auto& r : records) {
     const auto* a = std::get_if<core::Alarm>(&r);
     if (a == nullptr) continue;
-    // An alarm that repeats an unacknowledged one of the same kind and source is not listed twice.
-    const bool duplicate = std::any_of(alarms_.begin(), alarms_.end(), [&](const ActiveAlarm& x) {
-      return !x.acknowledged && x.alarm.kind == a->kind && x.alarm.source == a->source && x.alarm.person == a->person &&
-             x.alarm.at == a->at;
-    });
-    if (duplicate) continue;
     ActiveAlarm aa{next_alarm_id_++, *a, false, {}, {}, {}};
     Log::warning("alarm " + std::string(core::to_string(a->kind)) + " at " + a->source +
                  (a->person.empty() ? "" : " (" + a->person + ")") + (a->detail.empty() ? "" : ": " + a->detail));
@@ -462,9 +609,11 @@ void Controller::note_alarms(const std::vector<core::Record>& records) {
 // Operators
 // ---------------------------------------------------------------------------------------------
 
-json Controller::guard(core::GuardCommand command, const Operator& op) {
+json Controller::guard(core::GuardCommand command, const Operator& op, CommitHandler done) {
   command.actor = op.id;
   command.actor_caps = op.caps;
+  const std::size_t records_begin = pending_records_.size();
+  const std::size_t entries_begin = pending_entries_.size();
   engine_.handle(command, clock_.now(), effects_);
   json decisions = json::array();
   json notes = json::array();
@@ -479,11 +628,12 @@ json Controller::guard(core::GuardCommand command, const Operator& op) {
   collect(effects_);
   schedule_flush();
   arm_timer();
+  if (done) await_pending(records_begin, entries_begin, std::move(done));
   return json{{"decisions", decisions}, {"notes", notes}};
 }
 
-std::optional<std::string> Controller::acknowledge(std::uint64_t alarm_id, const Operator& op,
-                                                   const std::string& note) {
+std::optional<std::string> Controller::acknowledge(std::uint64_t alarm_id, const Operator& op, const std::string& note,
+                                                   CommitHandler done) {
   auto it = std::find_if(alarms_.begin(), alarms_.end(), [&](const ActiveAlarm& a) { return a.id == alarm_id; });
   if (it == alarms_.end()) return "no alarm " + std::to_string(alarm_id);
   if (it->acknowledged) return "alarm " + std::to_string(alarm_id) + " was acknowledged by " + it->ack_by;
@@ -501,6 +651,7 @@ std::optional<std::string> Controller::acknowledge(std::uint64_t alarm_id, const
                      it->alarm.source,
                      std::string(core::to_string(it->alarm.kind)) + " #" + std::to_string(alarm_id) +
                          (note.empty() ? "" : ": " + note)});
+  if (done) await_pending(pending_records_.size(), pending_entries_.size() - 1, std::move(done));
   return std::nullopt;
 }
 
@@ -523,7 +674,7 @@ void Controller::record_operator_action(const Operator& op, const std::string& e
 
 std::optional<std::string> Controller::sim_tap(const std::string& person_or_uid, const std::string& door,
                                                core::Direction dir, std::optional<core::CredentialKind> kind,
-                                               bool auth_failed) {
+                                               bool auth_failed, CommitHandler done) {
   const auto d = engine_.policy().door_index(door);
   if (!d) return "unknown door '" + door + "'";
   const std::string reader_id = config::sim_reader_id(door, dir);
@@ -532,6 +683,7 @@ std::optional<std::string> Controller::sim_tap(const std::string& person_or_uid,
     if (r->id() == reader_id) reader = dynamic_cast<sim::SimReader*>(r.get());
   }
   if (reader == nullptr) return "reader " + reader_id + " is not simulated (hardware.readers is nfc)";
+  if (done && waiters_full()) return busy_text();
   // A person id taps their first badge (revoked ones included: the engine refuses those).
   std::string uid = person_or_uid;
   core::CredentialKind card = kind.value_or(core::CredentialKind::uid);
@@ -550,13 +702,21 @@ std::optional<std::string> Controller::sim_tap(const std::string& person_or_uid,
   }
   if (!reader->online()) return "reader " + reader_id + " is offline";
   reader->tap(uid, card, auth_failed);
+  if (done) {
+    const auto id = await_event("card:" + reader_id + ":" + uid, std::move(done), std::nullopt);
+    // The reader posted the read; this runs after it (one thread, handlers in order). A tap the
+    // reader dropped (stopped or offline by then) has not matched and is reported as not read.
+    boost::asio::post(io_, [this, id] { give_up_waiter(id); });
+  }
   return std::nullopt;
 }
 
-std::optional<std::string> Controller::pulse(const std::string& line) {
+std::optional<std::string> Controller::pulse(const std::string& line, CommitHandler done) {
   auto* sim = dynamic_cast<sim::SimLines*>(&lines_);
   if (sim == nullptr) return "lines are not simulated (hardware.gpio is gpiod)";
+  if (done && waiters_full()) return busy_text();
   if (auto err = sim->inject(line, true)) return err;
+  if (done) await_event("line:" + line, std::move(done), line_patience(line));
   auto timer = std::make_shared<boost::asio::steady_timer>(io_, options_.gate_pulse);
   timer->async_wait([sim, line, timer](const boost::system::error_code& ec) {
     if (!ec) (void)sim->inject(line, false);
@@ -564,55 +724,104 @@ std::optional<std::string> Controller::pulse(const std::string& line) {
   return std::nullopt;
 }
 
-std::optional<std::string> Controller::sim_gate(const std::string& gate, core::GateSignalKind signal) {
+std::optional<std::string> Controller::set_line(const std::string& line, bool active, CommitHandler done) {
+  auto* sim = dynamic_cast<sim::SimLines*>(&lines_);
+  if (sim == nullptr) return "lines are not simulated (hardware.gpio is gpiod)";
+  if (done && waiters_full()) return busy_text();
+  if (auto err = sim->inject(line, active)) return err;
+  if (done) await_event("line:" + line, std::move(done), line_patience(line));
+  return std::nullopt;
+}
+
+core::Duration Controller::line_patience(const std::string& line) const {
+  // The event comes after the line's debounce; the margin covers a busy loop, not the commit
+  // (a matched waiter waits for its batch however long the disk takes).
+  std::chrono::milliseconds debounce{0};
+  const auto consider = [&](const config::LineSpec& spec) {
+    if (spec.name == line) debounce = std::max(debounce, std::chrono::milliseconds(spec.debounce));
+  };
+  for (const auto& d : hardware_->doors) {
+    if (d.sensor) consider(*d.sensor);
+    if (d.rex) consider(*d.rex);
+  }
+  for (const auto& g : hardware_->gates) {
+    consider(g.clear);
+    consider(g.alarm);
+  }
+  if (hardware_->fire) consider(*hardware_->fire);
+  for (const auto& [id, spec] : hardware_->tamper) consider(spec);
+  return std::chrono::duration_cast<core::Duration>(debounce + std::chrono::seconds(2));
+}
+
+std::string Controller::busy_text() {
+  return "too many inputs awaiting their commit (" + std::to_string(kMaxWaiters) + "); try again";
+}
+
+std::optional<std::string> Controller::sim_gate(const std::string& gate, core::GateSignalKind signal,
+                                                CommitHandler done) {
   const auto g = engine_.policy().gate_index(gate);
   if (!g) return "unknown gate '" + gate + "'";
   for (const auto& gh : hardware_->gates) {
-    if (gh.index == *g) return pulse(signal == core::GateSignalKind::clear ? gh.clear.name : gh.alarm.name);
+    if (gh.index == *g) {
+      return pulse(signal == core::GateSignalKind::clear ? gh.clear.name : gh.alarm.name, std::move(done));
+    }
   }
   return "gate '" + gate + "' has no lines";
 }
 
-std::optional<std::string> Controller::sim_door(const std::string& door, bool open) {
+std::optional<std::string> Controller::sim_door(const std::string& door, bool open, CommitHandler done) {
   const auto d = engine_.policy().door_index(door);
   if (!d) return "unknown door '" + door + "'";
-  auto* sim = dynamic_cast<sim::SimLines*>(&lines_);
-  if (sim == nullptr) return "lines are not simulated (hardware.gpio is gpiod)";
+  if (dynamic_cast<sim::SimLines*>(&lines_) == nullptr) return "lines are not simulated (hardware.gpio is gpiod)";
   const auto* hw = door_hw(*d);
   if (hw == nullptr || !hw->sensor) return "door '" + door + "' has no sensor line";
-  return sim->inject(hw->sensor->name, open);
+  return set_line(hw->sensor->name, open, std::move(done));
 }
 
-std::optional<std::string> Controller::sim_rex(const std::string& door) {
+std::optional<std::string> Controller::sim_rex(const std::string& door, CommitHandler done) {
   const auto d = engine_.policy().door_index(door);
   if (!d) return "unknown door '" + door + "'";
   const auto* hw = door_hw(*d);
   if (hw == nullptr || !hw->rex) return "door '" + door + "' has no request-to-exit button";
-  return pulse(hw->rex->name);
+  return pulse(hw->rex->name, std::move(done));
 }
 
-std::optional<std::string> Controller::sim_fire(bool on) {
-  auto* sim = dynamic_cast<sim::SimLines*>(&lines_);
-  if (sim == nullptr) return "lines are not simulated (hardware.gpio is gpiod)";
+std::optional<std::string> Controller::sim_fire(bool on, CommitHandler done) {
+  if (dynamic_cast<sim::SimLines*>(&lines_) == nullptr) return "lines are not simulated (hardware.gpio is gpiod)";
   if (!hardware_->fire) return "the site has no fire input";
-  return sim->inject(hardware_->fire->name, on);
+  return set_line(hardware_->fire->name, on, std::move(done));
 }
 
-std::optional<std::string> Controller::sim_tamper(const std::string& id, bool on) {
-  auto* sim = dynamic_cast<sim::SimLines*>(&lines_);
-  if (sim == nullptr) return "lines are not simulated (hardware.gpio is gpiod)";
+std::optional<std::string> Controller::sim_tamper(const std::string& id, bool on, CommitHandler done) {
+  if (dynamic_cast<sim::SimLines*>(&lines_) == nullptr) return "lines are not simulated (hardware.gpio is gpiod)";
   for (const auto& [tid, spec] : hardware_->tamper) {
-    if (tid == id) return sim->inject(spec.name, on);
+    if (tid == id) return set_line(spec.name, on, std::move(done));
   }
   return "unknown tamper input '" + id + "'";
 }
 
-std::optional<std::string> Controller::sim_reader_online(const std::string& reader, bool online) {
+std::optional<std::string> Controller::sim_reader_online(const std::string& reader, bool online, CommitHandler done) {
   for (auto& r : readers_) {
     if (r->id() != reader) continue;
     auto* s = dynamic_cast<sim::SimReader*>(r.get());
     if (s == nullptr) return "reader " + reader + " is not simulated";
+    if (done && waiters_full()) return busy_text();
+    const bool change = s->online() != online;
     s->set_online(online, online ? "back" : "simulated fault");
+    if (done) {
+      if (change) {
+        const auto id = await_event("reader:" + reader, std::move(done), std::nullopt);
+        // The status report was posted by set_online(); this runs after it.
+        boost::asio::post(io_, [this, id] { give_up_waiter(id); });
+      } else {
+        // Already in that state: nothing happens, nothing is recorded.
+        boost::asio::post(io_, [done = std::move(done)] {
+          CommitReport report;
+          report.observed = false;
+          done(report);
+        });
+      }
+    }
     return std::nullopt;
   }
   return "unknown reader '" + reader + "'";
@@ -683,25 +892,45 @@ json Controller::status() const {
     const bool present = std::any_of(readers_.begin(), readers_.end(), [&](const auto& r) { return r->id() == id; });
     if (present) readers.push_back({{"id", id}, {"online", b.online}});
   }
-  return json{{"site", p.site_name},
-              {"gateway", settings_->gateway_id},
-              {"policy_sha256", p.source_hash},
-              {"now", core::format_utc(now)},
-              {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - started_at_).count()},
-              {"fire", engine_.fire_active()},
-              {"doors", doors},
-              {"zones", zones},
-              {"unknown_locations", engine_.unknown_locations()},
-              {"pending", pending},
-              {"held", held},
-              {"alarms", alarms},
-              {"readers", readers},
-              {"outputs", outputs},
-              {"audit",
-               {{"last_seq", audit_.last_seq()},
-                {"degraded", degraded_},
-                {"reason", degraded_ ? degraded_reason_ : std::string()},
-                {"backlog", backlog_.size() + pending_records_.size()}}}};
+  json out{{"site", p.site_name},
+           {"gateway", settings_->gateway_id},
+           {"policy_sha256", p.source_hash},
+           {"now", core::format_utc(now)},
+           {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(now - started_at_).count()},
+           {"fire", engine_.fire_active()},
+           {"doors", doors},
+           {"zones", zones},
+           {"unknown_locations", engine_.unknown_locations()},
+           {"pending", pending},
+           {"held", held},
+           {"alarms", alarms},
+           {"readers", readers},
+           {"outputs", outputs},
+           {"audit",
+            {{"last_seq", audit_.last_seq()},
+             {"degraded", degraded_},
+             {"reason", degraded_ ? degraded_reason_ : std::string()},
+             {"backlog", backlog_.size() + backlog_entries_.size() + pending_records_.size()},
+             {"awaiting_commit", waiters_.size()}}}};
+  for (const auto& [name, fn] : status_sections_) out[name] = fn();
+  return out;
+}
+
+void Controller::add_status_section(std::string name, std::function<json()> fn) {
+  static const char* const kBuiltIn[] = {
+      "site",    "gateway", "policy_sha256", "now",     "uptime_s", "fire", "doors", "zones", "unknown_locations",
+      "pending", "held",    "alarms",        "readers", "outputs",  "audit"};
+  if (name.empty() || std::find(std::begin(kBuiltIn), std::end(kBuiltIn), name) != std::end(kBuiltIn)) {
+    Log::error("status section '" + name + "' refused: the name is empty or built in");
+    return;
+  }
+  auto it = std::find_if(status_sections_.begin(), status_sections_.end(),
+                         [&](const auto& section) { return section.first == name; });
+  if (it != status_sections_.end()) {
+    it->second = std::move(fn);
+  } else {
+    status_sections_.emplace_back(std::move(name), std::move(fn));
+  }
 }
 
 }  // namespace zonegate::app

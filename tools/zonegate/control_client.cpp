@@ -322,6 +322,22 @@ void print_status(std::ostream& out, const json& s) {
     out << '\n';
   }
 
+  // Published by the upstream sync when it runs: how far the central database lags behind.
+  if (const auto up = s.find("upstream"); up != s.end() && up->is_object()) {
+    out << "\nupstream:\n";
+    out << "  state " << str(*up, "state") << '\n';
+    // A disabled sync reports only its state.
+    if (up->contains("lag_records") || up->contains("lag_seconds")) {
+      out << "  lag " << (str(*up, "lag_records").empty() ? "?" : str(*up, "lag_records")) << " records, "
+          << (str(*up, "lag_seconds").empty() ? "?" : str(*up, "lag_seconds")) << " s (local seq "
+          << str(*up, "local_seq") << ", central seq " << str(*up, "central_seq") << ")\n";
+    }
+    if (up->contains("last_error")) {
+      const std::string last_error = str(*up, "last_error");
+      out << "  last error: " << (last_error.empty() ? "none" : last_error) << '\n';
+    }
+  }
+
   const json readers = s.value("readers", json::array());
   out << "\nreaders: " << (readers.empty() ? "none" : "") << '\n';
   for (const auto& r : readers) {
@@ -341,7 +357,53 @@ void print_guard_answer(std::ostream& out, const json& answer) {
     out << '\n';
     any = true;
   }
-  if (!any) out << "ok\n";
+  if (answer.contains("durable")) {
+    print_commit(out, answer);
+  } else if (!any) {
+    out << "ok\n";
+  }
+}
+
+void print_sim_answer(std::ostream& out, const json& answer) {
+  const auto d = answer.find("decision");
+  if (d != answer.end() && d->is_object()) {
+    const std::string who = str(*d, "person").empty() ? "badge " + str(*d, "badge") : str(*d, "person");
+    out << "decision: " << who << " " << str(*d, "verdict") << " (" << str(*d, "reason") << ") at " << str(*d, "door")
+        << " " << str(*d, "dir") << ", request " << str(*d, "request");
+    if (!str(*d, "seq").empty()) out << ", seq " << str(*d, "seq");
+    out << '\n';
+  } else {
+    for (const auto& p : answer.value("pending", json::array())) {
+      out << "no decision yet: " << join(p.value("people", json::array())) << " waiting for " << str(p, "waiting_for")
+          << '\n';
+    }
+  }
+  print_commit(out, answer);
+}
+
+void print_commit(std::ostream& out, const json& answer) {
+  if (!answer.contains("durable")) {
+    out << "ok\n";
+    return;
+  }
+  if (answer.contains("observed") && !flag(answer, "observed")) {
+    out << "no change: the input caused no event (the line already had that level?)\n";
+    return;
+  }
+  if (!flag(answer, "durable")) {
+    out << "NOT durable: queued in zonegated's memory, the audit trail is degraded (" << str(answer, "queued_reason")
+        << ")\n";
+    return;
+  }
+  const std::string first = str(answer, "seq_first");
+  const std::string last = str(answer, "seq_last");
+  if (first.empty()) {
+    out << "ok (nothing recorded)\n";
+  } else if (first == last) {
+    out << "recorded at seq " << first << " (durable)\n";
+  } else {
+    out << "recorded at seq " << first << ".." << last << " (durable)\n";
+  }
 }
 
 }  // namespace zonegate::cli

@@ -27,7 +27,13 @@ std::optional<nlohmann::json> build_guard_request(const std::vector<std::string>
 
 /// Human-readable status (the `status` object of the daemon's answer).
 void print_status(std::ostream& out, const nlohmann::json& status);
-/// Decisions and notes of a guard answer, or "ok".
+/// Decisions and notes of a guard answer, or "ok"; then where they were recorded (print_commit).
 void print_guard_answer(std::ostream& out, const nlohmann::json& answer);
+/// The answer to a `sim` request: the decision of a tap (verdict, reason, request id) or what is
+/// still pending, then where it was recorded (print_commit).
+void print_sim_answer(std::ostream& out, const nlohmann::json& answer);
+/// "recorded at seq N" / "seq A..B", or that the records are only queued (audit trail degraded),
+/// or that the input changed nothing.
+void print_commit(std::ostream& out, const nlohmann::json& answer);
 
 }  // namespace zonegate::cli

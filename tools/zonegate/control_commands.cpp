@@ -58,7 +58,7 @@ std::optional<json> ask(const std::string& state_dir, const json& request, std::
 }
 
 int forward(std::vector<std::string> args, std::optional<json> (*build)(const std::vector<std::string>&, std::string*),
-            bool guard_output, std::ostream& out, std::ostream& err) {
+            void (*print)(std::ostream&, const json&), std::ostream& out, std::ostream& err) {
   std::string state_dir = kDefaultStateDir;
   std::string error;
   if (!take_state_dir(args, state_dir, &error)) {
@@ -72,10 +72,10 @@ int forward(std::vector<std::string> args, std::optional<json> (*build)(const st
   }
   auto answer = ask(state_dir, *request, err);
   if (!answer) return kExitFailed;
-  if (guard_output) {
-    print_guard_answer(out, *answer);
-  } else {
-    out << "ok\n";
+  print(out, *answer);
+  // Accepted but not durable (audit trail degraded): say so on stderr too, for scripts.
+  if (answer->contains("durable") && !answer->value("durable", true)) {
+    err << "zonegate: warning: not durable yet; zonegated queued the records in memory\n";
   }
   return kExitOk;
 }
@@ -102,11 +102,11 @@ int run_status(const std::vector<std::string>& args, std::ostream& out, std::ost
 }
 
 int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  return forward(args, &build_sim_request, false, out, err);
+  return forward(args, &build_sim_request, &print_sim_answer, out, err);
 }
 
 int run_guard(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  return forward(args, &build_guard_request, true, out, err);
+  return forward(args, &build_guard_request, &print_guard_answer, out, err);
 }
 
 int run_reload(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {

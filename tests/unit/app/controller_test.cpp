@@ -4,21 +4,28 @@
 #include "app/controller.hpp"
 
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "adapters/audit/audit_store.hpp"
 #include "adapters/credentials/credential_store.hpp"
+#include "app/control_server.hpp"
 #include "app/system_clock.hpp"
 #include "config/loader.hpp"
 #include "sim/sim_lines.hpp"
@@ -492,5 +499,393 @@ TEST_CASE("controller: guard actions and alarm acknowledgement", "[app]") {
   auto acks = rig.entries("operator", "alarm_ack");
   REQUIRE(acks.size() == 1);
   CHECK(acks[0].person == "console:alice");
+  rig.verify_ok();
+}
+
+// ---- acknowledgement after the commit (control socket: ack-after-durable) ----------------------
+
+namespace {
+
+/// A read-only view of the trail, as another process sees it: only committed records.
+std::optional<Row> committed_row(const fs::path& dir, adapters::audit::Seq seq) {
+  adapters::audit::Options ro;
+  ro.state_dir = dir;
+  ro.gateway_id = "gw-test-01";
+  ro.read_only = true;
+  auto reader = AuditStore::open(ro);
+  if (!reader) return std::nullopt;
+  auto rows = (*reader)->query(Filter{}, adapters::audit::Page{100000, 0, std::nullopt});
+  if (!rows) return std::nullopt;
+  for (const auto& r : *rows) {
+    if (r.seq == seq) return r;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("controller: a tap is reported once its decision is on disk, with its seq", "[app]") {
+  Rig rig;
+  rig.enrol("emp-1", {"employee"}, kEmpUid, core::CredentialKind::uid);
+  int calls = 0;
+  app::CommitReport got;
+  std::optional<Row> on_disk;
+  auto err =
+      rig.ctl->sim_tap("emp-1", "lobby", core::Direction::in, std::nullopt, false, [&](const app::CommitReport& r) {
+        ++calls;
+        got = r;
+        // At the moment of the report the record is visible to other processes.
+        for (std::size_t i = 0; i < r.records.size(); ++i) {
+          if (std::holds_alternative<core::Decision>(r.records[i])) on_disk = committed_row(rig.dir, r.seqs[i]);
+        }
+      });
+  REQUIRE_FALSE(err.has_value());
+  CHECK(calls == 0);  // nothing is claimed before the loop has committed the batch
+  drain(rig.io);
+  REQUIRE(calls == 1);
+  CHECK(got.observed);
+  CHECK(got.durable);
+  REQUIRE(got.records.size() == got.seqs.size());
+  const core::Decision* decision = nullptr;
+  for (const auto& rec : got.records) {
+    if (const auto* d = std::get_if<core::Decision>(&rec)) decision = d;
+  }
+  REQUIRE(decision != nullptr);
+  REQUIRE(on_disk.has_value());
+  CHECK(on_disk->kind == "decision");
+  CHECK(on_disk->person == "emp-1");
+  CHECK(on_disk->door == "lobby");
+  CHECK(on_disk->verdict == std::string(core::to_string(decision->verdict)));
+  CHECK(on_disk->ref == static_cast<std::int64_t>(decision->request));
+  CHECK(rig.ctl->waiters() == 0);
+  rig.verify_ok();
+}
+
+TEST_CASE("controller: concurrent taps each get their own decision and seq", "[app]") {
+  Rig rig;
+  rig.enrol("emp-1", {"employee"}, kEmpUid, core::CredentialKind::uid);
+  std::vector<std::pair<std::string, app::CommitReport>> reports;
+  for (const std::string who : {"emp-1", "DEADBEE1", "DEADBEE2", "emp-1"}) {
+    REQUIRE_FALSE(rig.ctl
+                      ->sim_tap(who, "lobby", core::Direction::in, std::nullopt, false,
+                                [&reports, who](const app::CommitReport& r) { reports.emplace_back(who, r); })
+                      .has_value());
+  }
+  drain(rig.io);
+  REQUIRE(reports.size() == 4);
+  std::vector<adapters::audit::Seq> seqs;
+  for (const auto& [who, r] : reports) {
+    CHECK(r.durable);
+    const core::Decision* d = nullptr;
+    adapters::audit::Seq seq = 0;
+    for (std::size_t i = 0; i < r.records.size(); ++i) {
+      if (const auto* x = std::get_if<core::Decision>(&r.records[i])) {
+        d = x;
+        seq = r.seqs[i];
+      }
+    }
+    REQUIRE(d != nullptr);
+    const auto row = committed_row(rig.dir, seq);
+    REQUIRE(row.has_value());
+    CHECK(row->badge == d->badge);
+    CHECK(row->person == (who == "emp-1" ? "emp-1" : ""));
+    seqs.push_back(seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  CHECK(std::adjacent_find(seqs.begin(), seqs.end()) == seqs.end());
+  rig.verify_ok();
+}
+
+TEST_CASE("controller: while the audit trail fails, inputs are reported at once as not durable", "[app]") {
+  Rig rig;
+  rig.enrol("emp-1", {"employee"}, kEmpUid, core::CredentialKind::uid);
+  adapters::audit::Fault fault;
+  fault.kind = adapters::audit::Fault::Kind::disk_full;
+  fault.sticky = true;
+  REQUIRE(rig.audit->inject_fault(fault));
+  std::vector<app::CommitReport> reports;
+  const auto keep = [&](const app::CommitReport& r) { reports.push_back(r); };
+  // The first batch fails and degrades the trail; the second meets a degraded trail.
+  REQUIRE_FALSE(rig.ctl->sim_tap("emp-1", "lobby", core::Direction::in, std::nullopt, false, keep).has_value());
+  drain(rig.io);
+  REQUIRE_FALSE(rig.ctl->sim_tap("emp-1", "lobby", core::Direction::in, std::nullopt, false, keep).has_value());
+  drain(rig.io);
+  REQUIRE(reports.size() == 2);
+  for (const auto& r : reports) {
+    CHECK(r.observed);
+    CHECK_FALSE(r.durable);
+    CHECK_FALSE(r.queued_reason.empty());
+    CHECK_FALSE(r.records.empty());
+    for (const auto seq : r.seqs) CHECK(seq == 0);
+  }
+  REQUIRE(rig.audit->inject_fault(std::nullopt));
+  CHECK(run_until(rig.io, [&] { return !rig.ctl->audit_degraded(); }));
+  rig.verify_ok();
+}
+
+TEST_CASE("controller: an input that causes no event is reported as such", "[app]") {
+  Rig rig;
+  std::vector<app::CommitReport> reports;
+  const auto keep = [&](const app::CommitReport& r) { reports.push_back(r); };
+  SECTION("a door sensor set to the level it has") {
+    REQUIRE_FALSE(rig.ctl->sim_door("lobby", false, keep).has_value());
+    CHECK(rig.ctl->waiters() == 1);
+    CHECK(run_until(rig.io, [&] { return !reports.empty(); }));
+    REQUIRE(reports.size() == 1);
+    CHECK_FALSE(reports[0].observed);
+  }
+  SECTION("a door opened: the sensor event is recorded and reported") {
+    REQUIRE_FALSE(rig.ctl->sim_door("lobby", true, keep).has_value());
+    CHECK(run_until(rig.io, [&] { return !reports.empty(); }));
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0].observed);
+    CHECK(reports[0].durable);
+    // A door opened without a grant is forced: the alarm is among the records it caused.
+    bool forced = false;
+    for (std::size_t i = 0; i < reports[0].records.size(); ++i) {
+      const auto* a = std::get_if<core::Alarm>(&reports[0].records[i]);
+      if (a != nullptr && a->kind == core::AlarmKind::door_forced) {
+        forced = true;
+        CHECK(reports[0].seqs[i] != 0);
+      }
+    }
+    CHECK(forced);
+  }
+  SECTION("a reader set offline twice: the second changes nothing") {
+    REQUIRE_FALSE(rig.ctl->sim_reader_online("lobby:out", false, keep).has_value());
+    drain(rig.io);
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0].observed);
+    CHECK(reports[0].durable);
+    CHECK(reports[0].entries == 1);
+    CHECK(reports[0].entry_seqs.size() == 1);
+    REQUIRE_FALSE(rig.ctl->sim_reader_online("lobby:out", false, keep).has_value());
+    drain(rig.io);
+    REQUIRE(reports.size() == 2);
+    CHECK_FALSE(reports[1].observed);
+  }
+  CHECK(rig.ctl->waiters() == 0);
+}
+
+TEST_CASE("controller: the list of inputs awaiting their commit is bounded", "[app]") {
+  Rig rig;
+  int answered = 0;
+  // Lines set to the level they have: each waits (for an edge that never comes) until its patience runs out.
+  for (std::size_t i = 0; i < app::Controller::kMaxWaiters; ++i) {
+    REQUIRE_FALSE(rig.ctl->sim_door("lobby", false, [&](const app::CommitReport&) { ++answered; }).has_value());
+  }
+  CHECK(rig.ctl->waiters() == app::Controller::kMaxWaiters);
+  auto refused = rig.ctl->sim_tap("DEADBEEF", "lobby", core::Direction::in, std::nullopt, false,
+                                  [&](const app::CommitReport&) { ++answered; });
+  REQUIRE(refused.has_value());
+  CHECK(refused->find("too many") != std::string::npos);
+  // Without a handler an input is not limited (nobody waits for it).
+  CHECK_FALSE(rig.ctl->sim_tap("DEADBEEF", "lobby", core::Direction::in, std::nullopt, false).has_value());
+  CHECK(run_until(rig.io, [&] { return rig.ctl->waiters() == 0; }));
+  CHECK(answered == static_cast<int>(app::Controller::kMaxWaiters));
+}
+
+TEST_CASE("controller: a guard action and an acknowledgement are reported after their commit", "[app]") {
+  Rig rig;
+  core::GuardCommand g;
+  g.action = core::GuardAction::lockdown;
+  g.note = "drill";
+  std::vector<app::CommitReport> reports;
+  const auto keep = [&](const app::CommitReport& r) { reports.push_back(r); };
+  auto out = rig.ctl->guard(g, app::Operator{"console:alice", kAllCaps}, keep);
+  CHECK(reports.empty());
+  drain(rig.io);
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].durable);
+  REQUIRE_FALSE(reports[0].records.empty());
+  for (const auto seq : reports[0].seqs) CHECK(committed_row(rig.dir, seq).has_value());
+
+  rig.readers["lobby:in"]->set_online(false, "unplugged");
+  drain(rig.io);
+  REQUIRE_FALSE(rig.ctl->alarms().empty());
+  const auto id = rig.ctl->alarms().back().id;
+  REQUIRE_FALSE(rig.ctl->acknowledge(id, app::Operator{"console:alice", kAllCaps}, "seen", keep).has_value());
+  drain(rig.io);
+  REQUIRE(reports.size() == 2);
+  CHECK(reports[1].durable);
+  REQUIRE(reports[1].entry_seqs.size() == 1);
+  const auto row = committed_row(rig.dir, reports[1].entry_seqs[0]);
+  REQUIRE(row.has_value());
+  CHECK(row->event == "alarm_ack");
+  rig.verify_ok();
+}
+
+TEST_CASE("controller: an adapter alarm is listed once", "[app]") {
+  Rig rig;
+  rig.readers["view-door:out"]->set_online(false, "unplugged");
+  drain(rig.io);
+  const auto n = std::count_if(rig.ctl->alarms().begin(), rig.ctl->alarms().end(), [](const app::ActiveAlarm& a) {
+    return a.alarm.kind == core::AlarmKind::reader_offline && a.alarm.source == "view-door:out";
+  });
+  CHECK(n == 1);
+  // The audit failure alarm, raised from inside a flush, too.
+  adapters::audit::Fault fault;
+  fault.kind = adapters::audit::Fault::Kind::io_error;
+  fault.sticky = true;
+  REQUIRE(rig.audit->inject_fault(fault));
+  rig.tap("lobby:in", "DEADBEEF", core::CredentialKind::uid);
+  const auto failures =
+      std::count_if(rig.ctl->alarms().begin(), rig.ctl->alarms().end(),
+                    [](const app::ActiveAlarm& a) { return a.alarm.kind == core::AlarmKind::audit_failure; });
+  CHECK(failures == 1);
+  REQUIRE(rig.audit->inject_fault(std::nullopt));
+  CHECK(run_until(rig.io, [&] { return !rig.ctl->audit_degraded(); }));
+}
+
+TEST_CASE("controller: entries of a batch whose entry commit fails are kept and written later", "[app]") {
+  Rig rig;
+  drain(rig.io);
+  // Records and entries of one batch are two transactions, each ending in one fsync of the WAL:
+  // the second fsync (the entries') fails once.
+  adapters::audit::Fault fault;
+  fault.kind = adapters::audit::Fault::Kind::fsync_error;
+  fault.nth = 2;
+  REQUIRE(rig.audit->inject_fault(fault));
+  rig.ctl->record_operator_action(app::Operator{"test:op", 0}, "entry_under_test", "must not be lost");
+  rig.tap("lobby:in", "DEADBEEF", core::CredentialKind::uid);  // same turn: one batch with records and entries
+  CHECK(rig.audit->faults_fired() == 1);
+  CHECK(run_until(rig.io, [&] { return !rig.ctl->audit_degraded(); }));
+  CHECK(rig.entries("operator", "entry_under_test").size() == 1);
+  const auto d = rig.decisions();
+  const Row* last = last_decision_at(d, "lobby");
+  REQUIRE(last != nullptr);
+  CHECK(last->reason == "unknown_badge");
+  rig.verify_ok();
+}
+
+TEST_CASE("controller: status sections", "[app]") {
+  Rig rig;
+  int calls = 0;
+  rig.ctl->add_status_section("upstream", [&] {
+    ++calls;
+    return nlohmann::json{{"state", "connected"}, {"lag_records", 3}};
+  });
+  rig.ctl->add_status_section("audit", [] { return nlohmann::json{{"hijacked", true}}; });
+  auto st = rig.ctl->status();
+  CHECK(calls == 1);
+  CHECK(st["upstream"]["state"] == "connected");
+  CHECK(st["upstream"]["lag_records"] == 3);
+  CHECK_FALSE(st["audit"].contains("hijacked"));  // built-in sections cannot be replaced
+  rig.ctl->add_status_section("upstream", [] { return nlohmann::json{{"state", "offline"}}; });
+  CHECK(rig.ctl->status()["upstream"]["state"] == "offline");
+}
+
+namespace {
+
+/// A blocking client connection to the control socket (the server runs on the test's loop).
+int connect_to(const fs::path& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string p = path.string();
+  REQUIRE(p.size() < sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  return fd;
+}
+
+void send_line(int fd, const std::string& line) {
+  const std::string out = line + "\n";
+  REQUIRE(::send(fd, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()));
+}
+
+/// Runs the loop until a whole answer line has arrived on fd (bounded by run_until).
+std::string read_answer(boost::asio::io_context& io, int fd) {
+  std::string in;
+  run_until(io, [&] {
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n <= 0) break;
+      in.append(buf, static_cast<std::size_t>(n));
+    }
+    return in.find('\n') != std::string::npos;
+  });
+  return in.substr(0, in.find('\n'));
+}
+
+}  // namespace
+
+TEST_CASE("control socket: a tap is answered after its commit with decision and seq", "[app]") {
+  Rig rig;
+  rig.enrol("emp-1", {"employee"}, kEmpUid, core::CredentialKind::uid);
+  app::ControlServer server(rig.io, *rig.ctl, rig.dir / "control.sock", "", nullptr);
+  const app::Operator op{"unix:test", kAllCaps};
+  std::vector<nlohmann::json> answers;
+  const auto keep = [&](nlohmann::json a) { answers.push_back(std::move(a)); };
+  const nlohmann::json tap{{"cmd", "sim.tap"}, {"who", "emp-1"}, {"door", "lobby"}, {"dir", "in"}};
+
+  server.handle(tap, op, keep);
+  CHECK(answers.empty());
+  drain(rig.io);
+  REQUIRE(answers.size() == 1);
+  const auto& a = answers[0];
+  INFO(a.dump());
+  CHECK(a["ok"] == true);
+  CHECK(a["durable"] == true);
+  CHECK_FALSE(a.contains("queued"));
+  REQUIRE(a["decision"].is_object());
+  CHECK(a["decision"]["person"] == "emp-1");
+  CHECK(a["decision"]["door"] == "lobby");
+  const auto seq = a["decision"]["seq"].get<adapters::audit::Seq>();
+  CHECK(a["seq_first"].get<adapters::audit::Seq>() <= seq);
+  CHECK(a["seq_last"].get<adapters::audit::Seq>() >= seq);
+  const auto row = committed_row(rig.dir, seq);
+  REQUIRE(row.has_value());
+  CHECK(row->verdict == a["decision"]["verdict"]);
+  CHECK(row->reason == a["decision"]["reason"]);
+  CHECK(row->ref == a["decision"]["request"].get<std::int64_t>());
+
+  SECTION("degraded: answered at once, not durable, queued") {
+    adapters::audit::Fault fault;
+    fault.kind = adapters::audit::Fault::Kind::disk_full;
+    fault.sticky = true;
+    REQUIRE(rig.audit->inject_fault(fault));
+    server.handle(tap, op, keep);
+    drain(rig.io);
+    REQUIRE(answers.size() == 2);
+    const auto& q = answers[1];
+    INFO(q.dump());
+    CHECK(q["ok"] == true);
+    CHECK(q["durable"] == false);
+    CHECK(q["queued"] == true);
+    CHECK_FALSE(q["queued_reason"].get<std::string>().empty());
+    CHECK_FALSE(q.contains("seq_first"));
+    REQUIRE(q["decision"].is_object());
+    CHECK_FALSE(q["decision"].contains("seq"));
+    REQUIRE(rig.audit->inject_fault(std::nullopt));
+    CHECK(run_until(rig.io, [&] { return !rig.ctl->audit_degraded(); }));
+  }
+  SECTION("a tap on an offline reader is refused at once") {
+    rig.readers["lobby:in"]->set_online(false, "unplugged");
+    drain(rig.io);
+    server.handle(tap, op, keep);
+    REQUIRE(answers.size() == 2);
+    CHECK(answers[1]["ok"] == false);
+  }
+  SECTION("a client that leaves before its answer harms nothing") {
+    REQUIRE_FALSE(server.start().has_value());
+    const int gone = connect_to(rig.dir / "control.sock");
+    send_line(gone, tap.dump());
+    ::close(gone);
+    const auto before = rig.audit->last_seq();
+    CHECK(run_until(rig.io, [&] { return rig.audit->last_seq() > before && rig.ctl->waiters() == 0; }));
+    // The server still answers the next client.
+    const int next = connect_to(rig.dir / "control.sock");
+    send_line(next, tap.dump());
+    const auto answer = nlohmann::json::parse(read_answer(rig.io, next), nullptr, false);
+    ::close(next);
+    INFO(answer.dump());
+    REQUIRE(answer.is_object());
+    CHECK(answer["durable"] == true);
+    CHECK(answer["decision"]["seq"].get<adapters::audit::Seq>() > before);
+    server.stop();
+  }
   rig.verify_ok();
 }

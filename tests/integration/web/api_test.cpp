@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: Apache-2.0
+// The JSON API through a real TLS client: login and lockout, CSRF, session expiry, the role matrix
+// on every route (with the audit record of each refusal), bad bodies and hostile search terms.
+#include <catch2/catch.hpp>
+
+#include "adapters/web/roles.hpp"
+#include "https_fixture.hpp"
+
+namespace {
+
+using namespace zg_test;
+
+struct RouteCase {
+  http::verb method;
+  std::string target;
+  json body;
+  web::Action action;
+};
+
+/// One request per route of the contract, with a body that passes validation.
+std::vector<RouteCase> all_routes() {
+  return {
+      {http::verb::get, "/api/v1/alarms", {}, web::Action::view_alarms},
+      {http::verb::post, "/api/v1/alarms/1/ack", {{"note", "seen on camera"}}, web::Action::ack_alarm},
+      {http::verb::get, "/api/v1/doors", {}, web::Action::view_doors},
+      {http::verb::post, "/api/v1/doors/lobby/unlock", {{"reason", "courier"}}, web::Action::unlock_door},
+      {http::verb::post, "/api/v1/held/release", {{"door", "lobby"}, {"note", "cleared"}}, web::Action::release_held},
+      {http::verb::post, "/api/v1/lockdown", {{"reason", "drill"}}, web::Action::lockdown},
+      {http::verb::post, "/api/v1/lockdown/lift", {{"reason", "drill over"}}, web::Action::lift_lockdown},
+      {http::verb::get, "/api/v1/occupancy", {}, web::Action::view_occupancy},
+      {http::verb::get, "/api/v1/audit?limit=5", {}, web::Action::view_audit},
+      {http::verb::get, "/api/v1/audit/export?format=csv", {}, web::Action::export_audit},
+      {http::verb::get, "/api/v1/audit/verify", {}, web::Action::verify_audit},
+      {http::verb::get, "/api/v1/stats/entries.svg", {}, web::Action::view_audit},
+      {http::verb::get, "/api/v1/stats/denials.svg", {}, web::Action::view_audit},
+      {http::verb::get, "/api/v1/people", {}, web::Action::view_people},
+      {http::verb::post,
+       "/api/v1/people",
+       {{"id", "p-new"}, {"name", "New"}, {"roles", json::array()}},
+       web::Action::manage_people},
+      {http::verb::get, "/api/v1/badges", {}, web::Action::view_people},
+      {http::verb::post, "/api/v1/badges", {{"uid", "04A1B2C3"}, {"person", "p-new"}}, web::Action::manage_badges},
+      {http::verb::patch,
+       "/api/v1/badges/04A1B2C3",
+       {{"valid_until", "2027-01-01T00:00:00Z"}},
+       web::Action::manage_badges},
+      {http::verb::post, "/api/v1/badges/04A1B2C3/revoke", {{"reason", "lost"}}, web::Action::manage_badges},
+      {http::verb::get, "/api/v1/operators", {}, web::Action::manage_operators},
+      {http::verb::post,
+       "/api/v1/operators",
+       {{"name", "guard2"}, {"role", "guard"}, {"password", kPassword}},
+       web::Action::manage_operators},
+      {http::verb::post, "/api/v1/operators/guard2/disable", json::object(), web::Action::manage_operators},
+      {http::verb::post, "/api/v1/operators/guard2/enable", json::object(), web::Action::manage_operators},
+  };
+}
+
+Response call(Client& c, const RouteCase& r) {
+  if (r.method == http::verb::get) return c.get(r.target);
+  return c.act(r.method, r.target, r.body);
+}
+
+}  // namespace
+
+TEST_CASE("login: right password, wrong password, lockout", "[web][api]") {
+  Server server;
+  Client client(server);
+
+  SECTION("a good login sets a strict session cookie and returns the CSRF token") {
+    const auto res = client.login("guard1");
+    REQUIRE(res.result() == http::status::ok);
+    const std::string set(res[http::field::set_cookie]);
+    CHECK(set.rfind("zg_session=", 0) == 0);
+    for (const char* attr : {"Secure", "HttpOnly", "SameSite=Strict", "Path=/"}) {
+      CHECK(set.find(attr) != std::string::npos);
+    }
+    const json body = body_json(res);
+    CHECK(body["operator"] == "guard1");
+    CHECK(body["role"] == "guard");
+    CHECK(body["idle_timeout_s"] == 60);
+    CHECK(body["csrf"].get<std::string>().size() >= 32);
+    const auto again = client.get("/api/v1/session");
+    CHECK(again.result() == http::status::ok);
+    CHECK(body_json(again)["csrf"] == body["csrf"]);
+    CHECK(server.site->count_records("console:guard1", "login") == 1);
+  }
+
+  SECTION("a wrong password is 401 and audited; the third failure locks the account") {
+    for (int i = 0; i < 2; ++i) {
+      const auto bad = client.login("guard1", "not-the-password!");
+      CHECK(bad.result() == http::status::unauthorized);
+      CHECK(body_json(bad)["error"] == "bad_credentials");
+      CHECK(bad[http::field::set_cookie].empty());
+    }
+    CHECK(server.site->count_records("console:guard1", "login_failed") == 2);
+    const auto third = client.login("guard1", "not-the-password!");
+    CHECK(third.result() == http::status::locked);
+    const auto locked = client.login("guard1");  // right password, but locked
+    CHECK(locked.result() == http::status::locked);
+    CHECK(body_json(locked)["error"] == "locked");
+    CHECK(client.cookie.empty());
+    CHECK(server.site->count_records("console:guard1", "login_locked") == 2);
+  }
+
+  SECTION("an unknown operator is the same 401") {
+    const auto res = client.login("nobody");
+    CHECK(res.result() == http::status::unauthorized);
+    CHECK(body_json(res)["error"] == "bad_credentials");
+  }
+
+  SECTION("logout ends the session") {
+    REQUIRE(client.login("guard1").result() == http::status::ok);
+    const auto out = client.act(http::verb::delete_, "/api/v1/session");
+    CHECK(out.result() == http::status::no_content);
+    CHECK(client.get("/api/v1/alarms").result() == http::status::unauthorized);
+    CHECK(server.site->count_records("console:guard1", "logout") == 1);
+  }
+}
+
+TEST_CASE("a state change without the right CSRF token is 403 and changes nothing", "[web][api]") {
+  Server server;
+  Client client(server);
+  REQUIRE(client.login("guard1").result() == http::status::ok);
+  const std::string body = json{{"reason", "drill"}}.dump();
+
+  const auto missing = client.request(http::verb::post, "/api/v1/lockdown", body);
+  CHECK(missing.result() == http::status::forbidden);
+  CHECK(body_json(missing)["error"] == "csrf");
+  const auto wrong = client.request(http::verb::post, "/api/v1/lockdown", body, client.csrf + "x");
+  CHECK(wrong.result() == http::status::forbidden);
+  const auto logout = client.request(http::verb::delete_, "/api/v1/session", {}, "nope");
+  CHECK(logout.result() == http::status::forbidden);
+  CHECK(server.site->lockdowns == 0);
+  CHECK(client.get("/api/v1/alarms").result() == http::status::ok);  // still logged in
+
+  // A foreign Origin is refused even with the token.
+  auto s = client.connect();
+  http::request<http::string_body> req{http::verb::post, "/api/v1/lockdown", 11};
+  req.set(http::field::content_type, "application/json");
+  req.set("X-CSRF-Token", client.csrf);
+  req.set(http::field::origin, "https://evil.example");
+  req.body() = body;
+  CHECK(client.send(*s, req).result() == http::status::forbidden);
+  CHECK(server.site->lockdowns == 0);
+
+  const auto ok = client.request(http::verb::post, "/api/v1/lockdown", body, client.csrf);
+  CHECK(ok.result() == http::status::ok);
+  CHECK(server.site->lockdowns == 1);
+}
+
+TEST_CASE("an idle session expires: 401 session_expired", "[web][api]") {
+  Server server;  // idle timeout 60 s
+  Client client(server);
+  REQUIRE(client.login("guard1").result() == http::status::ok);
+  server.clock.advance(59s);
+  CHECK(client.get("/api/v1/alarms").result() == http::status::ok);  // use restarts the idle timer
+  server.clock.advance(59s);
+  CHECK(client.get("/api/v1/alarms").result() == http::status::ok);
+  server.clock.advance(61s);
+  const auto res = client.get("/api/v1/alarms");
+  CHECK(res.result() == http::status::unauthorized);
+  CHECK(body_json(res)["error"] == "session_expired");
+  const auto act = client.act(http::verb::post, "/api/v1/lockdown", {{"reason", "x"}});
+  CHECK(act.result() == http::status::unauthorized);
+  CHECK(server.site->lockdowns == 0);
+}
+
+TEST_CASE("no route answers without a session", "[web][api]") {
+  Server server;
+  Client client(server);
+  for (const auto& r : all_routes()) {
+    INFO(r.target);
+    const auto res =
+        r.method == http::verb::get ? client.get(r.target) : client.request(r.method, r.target, r.body.dump(), "x");
+    CHECK(res.result() == http::status::unauthorized);
+  }
+  CHECK(server.site->actions == 0);
+}
+
+TEST_CASE("the role matrix holds on every route, and each refusal is audited", "[web][api]") {
+  Server server;
+  server.site->add_alarm(1);
+  for (const auto& [name, role] : {std::pair<const char*, web::Role>{"guard1", web::Role::guard},
+                                   {"auditor1", web::Role::auditor},
+                                   {"admin1", web::Role::admin}}) {
+    Client client(server);
+    REQUIRE(client.login(name).result() == http::status::ok);
+    for (const auto& r : all_routes()) {
+      const auto res = call(client, r);
+      INFO(name << " " << http::to_string(r.method) << " " << r.target << " -> " << res.result_int() << " "
+                << res.body());
+      if (web::allowed(role, r.action)) {
+        CHECK(res.result() != http::status::forbidden);
+        CHECK(res.result() != http::status::unauthorized);
+        CHECK(res.result_int() < 400);
+      } else {
+        CHECK(res.result() == http::status::forbidden);
+        CHECK(body_json(res)["error"] == "forbidden");
+      }
+    }
+  }
+  // Every refusal left a "denied" record naming the operator and the route.
+  std::size_t denied = 0;
+  for (const auto& [name, role] : {std::pair<const char*, web::Role>{"guard1", web::Role::guard},
+                                   {"auditor1", web::Role::auditor},
+                                   {"admin1", web::Role::admin}}) {
+    std::size_t expect = 0;
+    for (const auto& r : all_routes()) expect += web::allowed(role, r.action) ? 0 : 1;
+    CHECK(server.site->count_records(std::string("console:") + name, "denied") == expect);
+    denied += expect;
+  }
+  CHECK(denied > 0);
+}
+
+TEST_CASE("a guard cannot export and an auditor cannot unlock: 403 and an audit record", "[web][api]") {
+  Server server;
+  Client guard(server);
+  Client auditor(server);
+  REQUIRE(guard.login("guard1").result() == http::status::ok);
+  REQUIRE(auditor.login("auditor1").result() == http::status::ok);
+
+  CHECK(guard.get("/api/v1/audit/export?format=csv").result() == http::status::forbidden);
+  CHECK(auditor.act(http::verb::post, "/api/v1/doors/lobby/unlock", {{"reason", "let me in"}}).result() ==
+        http::status::forbidden);
+  CHECK(server.site->unlocks == 0);
+
+  // The auditor finds both refusals in the trail.
+  const auto rows = auditor.get("/api/v1/audit?kind=operator&limit=500");
+  REQUIRE(rows.result() == http::status::ok);
+  const json listed = body_json(rows);
+  bool guard_denied = false;
+  bool auditor_denied = false;
+  for (const auto& r : listed["rows"]) {
+    if (r["event"] != "denied") continue;
+    const std::string detail = r["detail"];
+    if (r["person"] == "console:guard1" && detail.find("/api/v1/audit/export") != std::string::npos) {
+      guard_denied = true;
+    }
+    if (r["person"] == "console:auditor1" && detail.find("/unlock") != std::string::npos) auditor_denied = true;
+  }
+  CHECK(guard_denied);
+  CHECK(auditor_denied);
+}
+
+TEST_CASE("invalid JSON, wrong content type and missing fields are 4xx and change nothing", "[web][api]") {
+  Server server;
+  Client client(server);
+  REQUIRE(client.login("guard1").result() == http::status::ok);
+  for (const std::string& body : {std::string("{bad"), std::string("[1,2]"), std::string("\"text\""),
+                                  std::string(100, '[') + std::string(100, ']'), std::string("{\"reason\": 5}"),
+                                  std::string("{}"), std::string("{\"reason\": \"\"}")}) {
+    INFO(body);
+    const auto res = client.request(http::verb::post, "/api/v1/lockdown", body, client.csrf);
+    CHECK(res.result() == http::status::bad_request);
+  }
+  const auto ct = client.request(http::verb::post, "/api/v1/lockdown", "reason=x", client.csrf, "text/plain");
+  CHECK(ct.result() == http::status::unsupported_media_type);
+  const auto bad_login = client.request(http::verb::post, "/api/v1/session", "{\"name\":");
+  CHECK(bad_login.result() == http::status::bad_request);
+  CHECK(server.site->lockdowns == 0);
+  // Unknown routes and methods.
+  CHECK(client.get("/api/v1/nothing").result() == http::status::not_found);
+  const auto m = client.act(http::verb::put, "/api/v1/alarms");
+  CHECK(m.result() == http::status::method_not_allowed);
+  CHECK(m[http::field::allow] == "GET");
+}
+
+TEST_CASE("hostile search terms are only values: no error, no rows, nothing changed", "[web][api]") {
+  Server server;
+  Client auditor(server);
+  REQUIRE(auditor.login("auditor1").result() == http::status::ok);
+  const auto before = body_json(auditor.get("/api/v1/audit/verify"));
+  REQUIRE(before["ok"] == true);
+  for (const char* q : {"person=x%27%20OR%20%271%27%3D%271", "zone=%27%3B%20DROP%20TABLE%20records%3B--",
+                        "door=%22%20OR%201%3D1%20--", "reason=%25", "verdict=grant%27--", "kind=*", "badge=%00%01"}) {
+    INFO(q);
+    const auto res = auditor.get(std::string("/api/v1/audit?") + q);
+    CHECK(res.result() == http::status::ok);
+    CHECK(body_json(res)["rows"].empty());
+  }
+  const auto after = body_json(auditor.get("/api/v1/audit/verify"));
+  CHECK(after["ok"] == true);
+  // Only the auditor's own login was added since.
+  CHECK(after["last_seq"] == before["last_seq"]);
+  // Malformed parameters are 400, never a server error.
+  for (const char* q : {"limit=0", "limit=501", "limit=abc", "from=yesterday", "after=123", "nope=1",
+                        "person=a&person=b", "from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z"}) {
+    INFO(q);
+    CHECK(auditor.get(std::string("/api/v1/audit?") + q).result() == http::status::bad_request);
+  }
+}
+
+TEST_CASE("audit search pages with an opaque cursor; export and charts", "[web][api]") {
+  Server server;
+  // Decisions at the sample site, appended before the server thread touches the store.
+  const core::Policy& p = *server.cfg.policy;
+  std::vector<core::Record> records;
+  for (int i = 0; i < 7; ++i) {
+    core::Decision d;
+    d.at = kStart + std::chrono::minutes(10 * i);
+    d.person = "p" + std::to_string(i);
+    d.badge = "04A1B2C" + std::to_string(i);
+    d.door = 0;
+    d.dir = core::Direction::in;
+    d.verdict = i % 3 == 0 ? core::Verdict::deny : core::Verdict::grant;
+    d.reason = i % 3 == 0 ? core::Reason::outside_schedule : core::Reason::ok;
+    records.emplace_back(d);
+  }
+  server.on_loop([&] { REQUIRE(server.audit_store->append(records, p)); });
+  server.clock.set(kStart + 2h);
+
+  Client auditor(server);
+  REQUIRE(auditor.login("auditor1").result() == http::status::ok);
+  std::vector<std::string> people;
+  std::string next;
+  for (int page = 0; page < 5; ++page) {
+    const auto res =
+        auditor.get("/api/v1/audit?kind=decision&limit=3" + (next.empty() ? std::string() : "&after=" + next));
+    REQUIRE(res.result() == http::status::ok);
+    const json body = body_json(res);
+    for (const auto& r : body["rows"]) people.push_back(r["person"]);
+    if (body["next"].is_null()) break;
+    next = body["next"];
+  }
+  CHECK(people == std::vector<std::string>{"p0", "p1", "p2", "p3", "p4", "p5", "p6"});
+
+  const auto csv = auditor.get("/api/v1/audit/export?format=csv&verdict=deny");
+  REQUIRE(csv.result() == http::status::ok);
+  CHECK(csv[http::field::content_type] == "text/csv; charset=utf-8");
+  CHECK(std::string(csv[http::field::content_disposition]).rfind("attachment; filename=\"zonegate-audit-", 0) == 0);
+  CHECK(csv.body().find("p0") != std::string::npos);
+  CHECK(csv.body().find("p1") == std::string::npos);
+  const auto jsonl = auditor.get("/api/v1/audit/export?format=jsonl&person=p4");
+  REQUIRE(jsonl.result() == http::status::ok);
+  CHECK(jsonl[http::field::content_type] == "application/x-ndjson");
+  CHECK(json::parse(jsonl.body().substr(0, jsonl.body().find('\n')))["person"] == "p4");
+  CHECK(server.site->count_records("console:auditor1", "export") == 2);
+  CHECK(auditor.get("/api/v1/audit/export?format=xml").result() == http::status::bad_request);
+
+  const auto verify = body_json(auditor.get("/api/v1/audit/verify"));
+  CHECK(verify["ok"] == true);
+  CHECK(verify["records_checked"].get<std::uint64_t>() >= 7);
+
+  const auto entries = auditor.get("/api/v1/stats/entries.svg?from=2026-12-01T00:00:00Z&to=2026-12-01T06:00:00Z");
+  REQUIRE(entries.result() == http::status::ok);
+  CHECK(entries[http::field::content_type] == "image/svg+xml");
+  const std::string zone = p.zones[p.doors[0].inner].id;
+  CHECK(entries.body().find(zone + " (4)") != std::string::npos);  // 4 grants into that zone
+  CHECK(entries.body().find("<script") == std::string::npos);
+  const auto denials = auditor.get("/api/v1/stats/denials.svg?from=2026-12-01T00:00:00Z&to=2026-12-01T06:00:00Z");
+  REQUIRE(denials.result() == http::status::ok);
+  CHECK(denials.body().find("outside_schedule: 3") != std::string::npos);
+  CHECK(auditor.get("/api/v1/stats/entries.svg?from=2026-01-01T00:00:00Z&to=2026-12-01T00:00:00Z").result() ==
+        http::status::bad_request);
+}
+
+TEST_CASE("admin manages people, badges and operators; each change is audited", "[web][api]") {
+  Server server;
+  Client admin(server);
+  REQUIRE(admin.login("admin1").result() == http::status::ok);
+  const std::string role = server.cfg.policy->roles.front().id;
+  CHECK(admin.act(http::verb::post, "/api/v1/people", {{"id", "ana"}, {"name", "Ana"}, {"roles", {role}}}).result() ==
+        http::status::ok);
+  CHECK(admin.act(http::verb::post, "/api/v1/people", {{"id", "bo"}, {"roles", {"no-such-role"}}}).result() ==
+        http::status::bad_request);
+  CHECK(admin.act(http::verb::post, "/api/v1/badges", {{"uid", "04:A2:2B:C1"}, {"person", "ana"}, {"kind", "uid"}})
+            .result() == http::status::ok);
+  CHECK(admin.act(http::verb::post, "/api/v1/badges", {{"uid", "04A22BC1"}, {"person", "ana"}}).result() ==
+        http::status::conflict);
+  const auto patched =
+      admin.act(http::verb::patch, "/api/v1/badges/04A22BC1", {{"valid_until", "2027-06-30T00:00:00Z"}});
+  REQUIRE(patched.result() == http::status::ok);
+  CHECK(body_json(patched)["valid_until"] == "2027-06-30T00:00:00.000Z");
+  CHECK(body_json(patched)["name"] == "Ana");
+  const auto revoked = admin.act(http::verb::post, "/api/v1/badges/04A22BC1/revoke", {{"reason", "lost"}});
+  REQUIRE(revoked.result() == http::status::ok);
+  CHECK(body_json(revoked)["revoked"] == true);
+  const auto people = body_json(admin.get("/api/v1/people"));
+  REQUIRE(people["people"].size() == 1);
+  CHECK(people["people"][0]["id"] == "ana");
+
+  CHECK(admin.act(http::verb::post, "/api/v1/operators", {{"name", "g2"}, {"role", "guard"}, {"password", "short"}})
+            .result() == http::status::bad_request);
+  CHECK(admin.act(http::verb::post, "/api/v1/operators", {{"name", "g2"}, {"role", "guard"}, {"password", kPassword}})
+            .result() == http::status::ok);
+  Client g2(server);
+  REQUIRE(g2.login("g2").result() == http::status::ok);
+  CHECK(admin.act(http::verb::post, "/api/v1/operators/g2/disable").result() == http::status::ok);
+  CHECK(g2.get("/api/v1/alarms").result() == http::status::unauthorized);  // logged out at once
+  CHECK(g2.login("g2").result() == http::status::unauthorized);
+  const auto ops = body_json(admin.get("/api/v1/operators"));
+  CHECK(ops["operators"].size() == 4);
+
+  for (const char* event :
+       {"person_put", "badge_add", "badge_validity", "badge_revoke", "operator_add", "operator_disable"}) {
+    INFO(event);
+    CHECK(server.site->count_records("console:admin1", event) == 1);
+  }
+}

@@ -22,6 +22,8 @@
 #include "adapters/audit/audit_store.hpp"
 #include "adapters/credentials/credential_store.hpp"
 #include "adapters/gpio/gpiod_lines.hpp"
+#include "adapters/upstream/dsn.hpp"
+#include "adapters/upstream/sync.hpp"
 #include "app/control_server.hpp"
 #include "app/controller.hpp"
 #include "app/log.hpp"
@@ -88,6 +90,55 @@ std::optional<Args> parse_args(int argc, char** argv, int& exit_code) {
   return a;
 }
 
+/// The sync client's options from `daemon.upstream`.
+adapters::upstream::SyncOptions sync_options(const config::DaemonSettings& d,
+                                             const adapters::audit::AuditStore& audit) {
+  const config::UpstreamSettings& u = *d.upstream;
+  adapters::upstream::SyncOptions o;
+  o.gateway_id = d.gateway_id;
+  o.dsn = u.dsn;
+  o.passfile = u.passfile;
+  o.sslmode = u.sslmode;
+  o.sslrootcert = u.sslrootcert;
+  o.sslcert = u.sslcert;
+  o.sslkey = u.sslkey;
+  o.batch = u.batch;
+  o.pull_interval = u.pull_interval;
+  o.backoff_max = u.backoff_max;
+  o.timeout = u.timeout;
+  o.audit_db = audit.database_path();
+  o.log = [](adapters::upstream::SyncLogLevel level, std::string_view message) {
+    using L = adapters::upstream::SyncLogLevel;
+    switch (level) {
+      case L::debug:
+        app::Log::debug(message);
+        break;
+      case L::info:
+        app::Log::info(message);
+        break;
+      case L::notice:
+        app::Log::notice(message);
+        break;
+      case L::warning:
+        app::Log::warning(message);
+        break;
+      case L::error:
+        app::Log::error(message);
+        break;
+    }
+  };
+  return o;
+}
+
+/// libpq's verdict on daemon.upstream.dsn, placed where the value is written (the config loader
+/// does not link libpq, so this check happens here).
+std::optional<config::ConfigError> check_upstream_dsn(const config::DaemonSettings& d, const std::string& file) {
+  if (!d.upstream) return std::nullopt;
+  auto e = adapters::upstream::check_dsn(d.upstream->dsn);
+  if (!e) return std::nullopt;
+  return config::ConfigError{file, d.upstream->dsn_line, d.upstream->dsn_column, "daemon.upstream.dsn", *e};
+}
+
 /// Reads the DESFire site master key: 32 hex digits in a file nobody but the owner can read.
 std::optional<adapters::nfc::AesKey> read_master_key(const fs::path& path, std::string& error) {
   struct stat st {};
@@ -130,6 +181,11 @@ int run(const Args& args) {
   if (!cfg.ok()) {
     for (const auto& e : cfg.errors) std::cerr << e.to_string() << "\n";
     std::cerr << "zonegated: " << args.config << ": " << cfg.errors.size() << " error(s); not starting\n";
+    return 1;
+  }
+  if (auto e = check_upstream_dsn(*cfg.daemon, args.config)) {
+    std::cerr << e->to_string() << "\n";
+    std::cerr << "zonegated: " << args.config << ": 1 error(s); not starting\n";
     return 1;
   }
   auto level = app::log_level_from_string(args.log_level.empty() ? cfg.daemon->log_level : args.log_level);
@@ -232,10 +288,45 @@ int run(const Args& args) {
     return 1;
   }
 
+  // The upstream sync only moves audit records up and badges down; it starts after the
+  // controller (whose first records it may then upload) and never touches a door.
+  std::unique_ptr<adapters::upstream::UpstreamSync> upstream;
+  std::optional<config::UpstreamSettings> upstream_settings;
+  const auto start_upstream = [&](const config::DaemonSettings& d) {
+    if (upstream) upstream->stop();
+    upstream.reset();
+    upstream_settings = d.upstream;
+    if (!d.upstream) return;
+    upstream =
+        std::make_unique<adapters::upstream::UpstreamSync>(io, clock, **audit, **credentials, sync_options(d, **audit));
+    if (auto err = upstream->start()) {
+      // Not fatal: the gateway decides locally; the status says why nothing is uploaded.
+      app::Log::error("upstream: " + *err);
+    }
+  };
+  start_upstream(*cfg.daemon);
+  controller.add_status_section("upstream", [&]() -> nlohmann::json {
+    if (!upstream) return nlohmann::json{{"state", "disabled"}};
+    return upstream->status_json();
+  });
+
   const auto reload = [&]() -> bool {
     app::Log::notice("reloading " + args.config);
     sd_notify(0, "RELOADING=1");
-    const bool ok = controller.reload(config::load_policy_file(args.config), args.config);
+    config::LoadResult next = config::load_policy_file(args.config);
+    if (next.ok()) {
+      if (auto e = check_upstream_dsn(*next.daemon, args.config)) {
+        next.errors.push_back(std::move(*e));
+        next.policy.reset();
+      }
+    }
+    const bool ok = controller.reload(next, args.config);
+    // A changed daemon.upstream takes effect now: the sync reconnects with the new settings
+    // (an unfinished batch is rolled back by the server and sent again).
+    if (ok && next.daemon && next.daemon->upstream != upstream_settings) {
+      app::Log::notice("upstream: settings changed; restarting the sync");
+      start_upstream(*next.daemon);
+    }
     sd_notify(0, "READY=1");
     return ok;
   };
@@ -257,6 +348,7 @@ int run(const Args& args) {
     app::Log::notice(std::string("stopping on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     sd_notify(0, "STOPPING=1");
     control.stop();
+    if (upstream) upstream->stop();
     controller.stop();
     io.stop();
   };

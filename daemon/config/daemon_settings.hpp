@@ -7,9 +7,32 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace zonegate::config {
+
+/// `daemon.upstream`: the central PostgreSQL database this gateway reports to (docs/upstream.md).
+struct UpstreamSettings {
+  /// libpq connection string (key=value or URI). The loader checks only that it is a non-empty
+  /// string; libpq's own parser (adapters/upstream/dsn.hpp check_dsn, which also refuses a
+  /// password in it) runs when zonegated starts, reporting `dsn_line`/`dsn_column`.
+  std::string dsn;
+  int dsn_line = 0;      ///< where the dsn value is written in the file
+  int dsn_column = 0;    ///< (for errors found at daemon start)
+  std::string passfile;  ///< libpq passfile; empty: libpq's default
+  /// disable, require, verify-ca or verify-full; overrides an sslmode in the dsn.
+  std::string sslmode = "verify-full";
+  std::string sslrootcert;  ///< empty: libpq's default
+  std::string sslcert;
+  std::string sslkey;
+  std::uint32_t batch = 5000;                      ///< records per upload transaction (1 to 100000)
+  std::chrono::milliseconds pull_interval{30000};  ///< badge pull-down period (1s to 24h)
+  std::chrono::milliseconds backoff_max{300000};   ///< reconnect backoff cap (1s to 1h; starts at 1s)
+  std::chrono::milliseconds timeout{10000};        ///< connect and per-statement timeout (1s to 10m)
+
+  bool operator==(const UpstreamSettings&) const = default;
+};
 
 struct DaemonSettings {
   /// This gateway's id upstream (events are idempotent on gateway id + sequence): 1 to 63 of
@@ -25,6 +48,8 @@ struct DaemonSettings {
   std::string control_socket_group;
   /// debug, info, notice, warning or error.
   std::string log_level = "info";
+  /// `daemon.upstream`; nullopt: this gateway reports to no central database.
+  std::optional<UpstreamSettings> upstream;
 };
 
 }  // namespace zonegate::config

@@ -32,6 +32,10 @@ constexpr DurationLimits kHungLimits{1s, 10min, false};
 constexpr DurationLimits kDebounceLimits{0ms, 1s, false};
 constexpr DurationLimits kCheckpointLimits{1s, 24h, false};
 constexpr DurationLimits kRetentionLimits{24h, 3650 * 24h, true};
+constexpr DurationLimits kPullIntervalLimits{1s, 24h, false};
+constexpr DurationLimits kBackoffMaxLimits{1s, 1h, false};
+constexpr DurationLimits kUpstreamTimeoutLimits{1s, 10min, false};
+constexpr std::size_t kMaxDsn = 4096;
 
 constexpr std::array<Choice<ReaderBackend>, 2> kReaderBackends = {{
     {"sim", ReaderBackend::sim},
@@ -40,6 +44,12 @@ constexpr std::array<Choice<ReaderBackend>, 2> kReaderBackends = {{
 constexpr std::array<Choice<GpioBackend>, 2> kGpioBackends = {{
     {"sim", GpioBackend::sim},
     {"gpiod", GpioBackend::gpiod},
+}};
+constexpr std::array<Choice<std::string_view>, 4> kSslModes = {{
+    {"disable", "disable"},
+    {"require", "require"},
+    {"verify-ca", "verify-ca"},
+    {"verify-full", "verify-full"},
 }};
 constexpr std::array<Choice<std::string_view>, 5> kLogLevels = {{
     {"debug", "debug"},
@@ -650,10 +660,124 @@ HardwareConfig compile_hardware(Reader& reader, const Item* section, const SiteN
   return HardwareCompiler(reader, site).run(section);
 }
 
+namespace {
+
+/// True when a libpq connection string visibly carries a password: a `password=` keyword (any
+/// case, any spacing around '='), `user:password@` in a URI, or `password=` in a URI's query.
+/// libpq's own parser (adapters/upstream/dsn.hpp) checks it fully when zonegated starts; this
+/// catches the common mistake early, in `zonegate check`, without linking libpq into the config.
+bool dsn_names_password(std::string_view dsn) {
+  std::string lower(dsn);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; });
+  const std::string_view s(lower);
+  if (s.starts_with("postgresql://") || s.starts_with("postgres://")) {
+    const std::size_t authority = s.find("://") + 3;
+    const std::size_t end = s.find_first_of("/?", authority);
+    const std::string_view auth = s.substr(authority, end == std::string_view::npos ? end : end - authority);
+    const std::size_t at = auth.rfind('@');
+    if (at != std::string_view::npos && auth.substr(0, at).find(':') != std::string_view::npos) return true;
+    const std::size_t q = s.find('?');
+    return q != std::string_view::npos &&
+           (s.find("?password=", q) != std::string_view::npos || s.find("&password=", q) != std::string_view::npos);
+  }
+  for (std::size_t pos = s.find("password"); pos != std::string_view::npos; pos = s.find("password", pos + 1)) {
+    const bool starts_word = pos == 0 || s[pos - 1] == ' ' || s[pos - 1] == '\t' || s[pos - 1] == '\n';
+    std::size_t i = pos + 8;
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    if (starts_word && i < s.size() && s[i] == '=') return true;
+  }
+  return false;
+}
+
+/// A file name for libpq (passfile, certificates, key): non-empty, bounded, no control characters.
+void upstream_path(Reader& reader, const Fields& f, std::string_view key, std::string& out) {
+  const Item* v = f.get(key);
+  if (v == nullptr) return;
+  const std::string* s = reader.scalar(*v, "a file name");
+  if (s == nullptr) return;
+  if (s->empty()) {
+    reader.error(*v, "the file name must not be empty (leave the key out for libpq's default)");
+  } else if (s->size() > kMaxPath) {
+    reader.error(*v, "the file name is too long (" + std::to_string(s->size()) + " bytes, at most " +
+                         std::to_string(kMaxPath) + ")");
+  } else if (has_control(*s)) {
+    reader.error(*v, "the file name must not contain control characters");
+  } else {
+    out = *s;
+  }
+}
+
+std::optional<UpstreamSettings> compile_upstream(Reader& reader, const Item& section) {
+  Fields f = reader.fields(section, {"dsn", "passfile", "sslmode", "sslrootcert", "sslcert", "sslkey", "batch",
+                                     "pull_interval", "backoff_max", "timeout"});
+  if (!f.ok()) return std::nullopt;
+  UpstreamSettings out;
+  bool ok = true;
+  if (const Item* v = reader.require(f, "dsn")) {
+    if (const std::string* s =
+            reader.scalar(*v, "a libpq connection string such as \"host=central dbname=zonegate\"")) {
+      if (s->empty()) {
+        reader.error(*v, "the connection string must not be empty");
+        ok = false;
+      } else if (s->size() > kMaxDsn) {
+        reader.error(*v, "the connection string is too long (" + std::to_string(s->size()) + " bytes, at most " +
+                             std::to_string(kMaxDsn) + ")");
+        ok = false;
+      } else if (has_control(*s)) {
+        reader.error(*v, "the connection string must not contain control characters");
+        ok = false;
+      } else if (dsn_names_password(*s)) {
+        // Not echoed: the message would put the password into logs.
+        reader.error(*v,
+                     "the connection string holds a password; put it in a libpq passfile (mode 0600) and "
+                     "name that file in daemon.upstream.passfile");
+        ok = false;
+      } else {
+        out.dsn = *s;
+        out.dsn_line = v->mark().line;
+        out.dsn_column = v->mark().column;
+      }
+    } else {
+      ok = false;
+    }
+  } else {
+    ok = false;
+  }
+  upstream_path(reader, f, "passfile", out.passfile);
+  upstream_path(reader, f, "sslrootcert", out.sslrootcert);
+  upstream_path(reader, f, "sslcert", out.sslcert);
+  upstream_path(reader, f, "sslkey", out.sslkey);
+  if (const Item* v = f.get("sslmode")) {
+    if (auto m = reader.choice(*v, kSslModes, "sslmode")) out.sslmode = std::string(*m);
+  }
+  if (!out.sslcert.empty() && out.sslkey.empty()) {
+    reader.error(*f.get("sslcert"), "a client certificate needs its key: set daemon.upstream.sslkey too");
+  } else if (out.sslcert.empty() && !out.sslkey.empty()) {
+    reader.error(*f.get("sslkey"), "a client key needs its certificate: set daemon.upstream.sslcert too");
+  }
+  if (const Item* v = f.get("batch")) {
+    if (auto n = reader.whole_number(*v, 1, 100000)) out.batch = static_cast<std::uint32_t>(*n);
+  }
+  if (const Item* v = f.get("pull_interval")) {
+    if (auto d = reader.duration(*v, kPullIntervalLimits)) out.pull_interval = *d;
+  }
+  if (const Item* v = f.get("backoff_max")) {
+    if (auto d = reader.duration(*v, kBackoffMaxLimits)) out.backoff_max = *d;
+  }
+  if (const Item* v = f.get("timeout")) {
+    if (auto d = reader.duration(*v, kUpstreamTimeoutLimits)) out.timeout = *d;
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
 DaemonSettings compile_daemon(Reader& reader, const Item* section) {
   DaemonSettings out;
   if (section == nullptr) return out;
-  Fields f = reader.fields(*section, {"gateway_id", "audit", "control_socket_group", "log_level"});
+  Fields f = reader.fields(*section, {"gateway_id", "audit", "control_socket_group", "log_level", "upstream"});
   if (!f.ok()) return out;
   if (const Item* v = reader.require(f, "gateway_id")) {
     if (const std::string* s = reader.scalar(*v, "a gateway id such as gw-site-01")) {
@@ -703,6 +827,7 @@ DaemonSettings compile_daemon(Reader& reader, const Item* section) {
   if (const Item* v = f.get("log_level")) {
     if (auto level = reader.choice(*v, kLogLevels, "log_level")) out.log_level = std::string(*level);
   }
+  if (const Item* v = f.get("upstream")) out.upstream = compile_upstream(reader, *v);
   return out;
 }
 

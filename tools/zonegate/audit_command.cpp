@@ -5,6 +5,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "adapters/upstream/central_verify.hpp"
+#include "adapters/upstream/dsn.hpp"
+#include "adapters/upstream/pg.hpp"
 #include "zonegate/admin_common.hpp"
 #include "zonegate/cli_args.hpp"
 #include "zonegate/commands.hpp"
@@ -18,10 +21,14 @@ constexpr const char* kAuditUsage =
     "usage: zonegate audit tail [-n N]\n"
     "       zonegate audit query [FILTERS] [--limit N]\n"
     "       zonegate audit export --format csv|jsonl [FILTERS] [--out FILE]\n"
-    "       zonegate audit verify\n"
+    "       zonegate audit verify [--upstream DSN [--public-key PEM_FILE]]\n"
     "  FILTERS: [--person P] [--zone Z] [--door D] [--decision grant|deny|pending] [--reason R]\n"
     "           [--kind K] [--from TIME] [--to TIME]\n"
     "  common options: [--state-dir DIR] [--config zones.yaml] [--gateway ID]\n";
+
+/// Every kind a record can have (docs/audit.md).
+const std::set<std::string> kKinds{"decision", "alarm",  "note",   "operator", "config",
+                                   "reader",   "export", "system", "retention"};
 
 const std::set<std::string> kFilterOptions{"--person", "--zone", "--door", "--decision",
                                            "--reason", "--kind", "--from", "--to"};
@@ -52,7 +59,15 @@ std::optional<audit::Filter> make_filter(const ParsedArgs& p, const SiteInfo& si
     f.reason = *v;
     note("reason", *v);
   }
-  if (auto v = p.get("--kind")) f.kind = *v, note("kind", *v);
+  if (auto v = p.get("--kind")) {
+    if (kKinds.count(*v) == 0) {
+      err << "zonegate: unknown kind '" << *v
+          << "' (decision, alarm, note, operator, config, reader, export, system, retention)\n";
+      return std::nullopt;
+    }
+    f.kind = *v;
+    note("kind", *v);
+  }
   if (auto v = p.get("--from")) {
     f.from = parse_time_arg("--from", *v, site, err);
     if (!f.from) return std::nullopt;
@@ -209,6 +224,46 @@ int audit_verify(const std::string& state_dir, std::ostream& out, std::ostream& 
   return kExitFailed;
 }
 
+// Exit status: 0 the local trail matches the centre's copy, 1 a divergence (the first one is
+// named with its seq), 2 the comparison could not be made (usage, connection, unreadable trail).
+int audit_verify_upstream(const std::string& state_dir, const ParsedArgs& p, std::ostream& out, std::ostream& err) {
+  namespace up = adapters::upstream;
+  const std::string dsn = *p.get("--upstream");
+  if (auto bad = up::check_dsn(dsn)) {
+    err << "zonegate: --upstream: " << *bad << '\n';
+    return kExitUsage;
+  }
+  auto store = open_audit_read_only(state_dir);
+  if (!store) {
+    err << "zonegate: cannot open the audit trail: " << store.error().message << '\n';
+    return kExitUsage;
+  }
+  std::string error;
+  // Each page of the comparison is one short query; a minute means a lock or a dead server.
+  auto conn = up::pg::connect(dsn, std::chrono::seconds(60), &error);
+  if (!conn) {
+    err << "zonegate: cannot connect to the central database: " << error << '\n';
+    return kExitUsage;
+  }
+  up::CentralVerifyOptions o;
+  o.gateway_id = p.get("--gateway").value_or("");
+  if (auto key = p.get("--public-key")) o.public_key = *key;
+  const auto r = up::verify_against_central(conn.get(), **store, o);
+  switch (r.status) {
+    case up::CentralVerifyStatus::ok:
+      out << r.message << '\n';
+      return kExitOk;
+    case up::CentralVerifyStatus::mismatch:
+      err << "zonegate: audit trail does NOT match the central copy (" << r.kind << "): " << r.message << '\n';
+      if (r.seq != 0) err << "first divergent record: " << r.seq << '\n';
+      return kExitFailed;
+    case up::CentralVerifyStatus::error:
+      break;
+  }
+  err << "zonegate: cannot compare with the central copy (" << up::redact_dsn(dsn) << "): " << r.message << '\n';
+  return kExitUsage;
+}
+
 }  // namespace
 
 std::string format_audit_row(const audit::Row& r, const SiteInfo& site) {
@@ -243,7 +298,9 @@ int run_audit(const std::vector<std::string>& args, std::ostream& out, std::ostr
     values.insert(kFilterOptions.begin(), kFilterOptions.end());
     values.insert(what == "query" ? "--limit" : "--format");
     if (what == "export") values.insert("--out");
-  } else if (what != "verify") {
+  } else if (what == "verify") {
+    values.insert({"--upstream", "--public-key"});
+  } else {
     err << "zonegate: unknown audit subcommand '" << what << "' (tail, query, export, verify)\n" << kAuditUsage;
     return kExitUsage;
   }
@@ -255,7 +312,14 @@ int run_audit(const std::vector<std::string>& args, std::ostream& out, std::ostr
     return kExitUsage;
   }
   const std::string state_dir = p->get("--state-dir").value_or(kDefaultStateDir);
-  if (what == "verify") return audit_verify(state_dir, out, err);
+  if (what == "verify") {
+    if (p->get("--upstream")) return audit_verify_upstream(state_dir, *p, out, err);
+    if (p->get("--public-key")) {
+      err << "zonegate: audit verify: --public-key goes with --upstream\n" << kAuditUsage;
+      return kExitUsage;
+    }
+    return audit_verify(state_dir, out, err);
+  }
   auto site = load_site(p->get("--config"), err);
   if (!site) return kExitFailed;
   if (what == "tail") return audit_tail(state_dir, *site, *p, out, err);

@@ -34,6 +34,10 @@ int run_reload(const std::vector<std::string>& args, std::ostream& out, std::ost
 int run_badge(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 /// `zonegate audit tail|query|export|verify ...`
 int run_audit(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// `zonegate upstream init|add-gateway|status --dsn DSN ...` (the central PostgreSQL database)
+int run_upstream(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// `zonegate operator add|list|disable|enable|passwd|role ...` (opens <state-dir>/operators.db directly)
+int run_operator(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 /// The usage text of the whole command.
 const char* usage_text();

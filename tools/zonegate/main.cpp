@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   if (command == "reload") return run_reload(rest(1), std::cout, std::cerr);
   if (command == "badge") return run_badge(rest(1), std::cout, std::cerr);
   if (command == "audit") return run_audit(rest(1), std::cout, std::cerr);
+  if (command == "upstream") return run_upstream(rest(1), std::cout, std::cerr);
+  if (command == "operator") return run_operator(rest(1), std::cout, std::cerr);
   if (command == "policy" && args.size() >= 2) {
     if (args[1] == "test") return run_policy_test(rest(2), std::cout, std::cerr);
     if (args[1] == "who-can") return run_who_can(rest(2), std::cout, std::cerr);

@@ -284,10 +284,10 @@ SiteResult Console::lockdown(bool lift, const std::optional<std::string>& zone, 
 
 void Console::record(adapters::web::AuditKind kind, const std::string& actor, const std::string& event,
                      const std::string& detail, const std::string& person, const std::string& badge) {
-  // The Controller appends operator actions only (kind "operator"); an export is recorded as the
-  // operator action "export" until it can append kind `export` itself.
-  (void)kind;
-  controller_.record_operator_action(Operator{actor, 0}, event, detail, person, badge);
+  controller_.record_operator_action(Operator{actor, 0}, event, detail, person, badge,
+                                     kind == adapters::web::AuditKind::export_
+                                         ? adapters::audit::EntryKind::export_
+                                         : adapters::audit::EntryKind::operator_action);
 }
 
 bool Console::audit_writable() const { return !controller_.audit_degraded(); }

@@ -656,9 +656,9 @@ std::optional<std::string> Controller::acknowledge(std::uint64_t alarm_id, const
 }
 
 void Controller::record_operator_action(const Operator& op, const std::string& event, const std::string& detail,
-                                        const std::string& person, const std::string& badge) {
+                                        const std::string& person, const std::string& badge, EntryKind kind) {
   append_entry(Entry{clock_.now(),
-                     EntryKind::operator_action,
+                     kind,
                      event,
                      op.id,
                      badge,

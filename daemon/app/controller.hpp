@@ -108,9 +108,11 @@ class Controller {
   /// otherwise `done` (optional) runs once the acknowledgement is committed.
   std::optional<std::string> acknowledge(std::uint64_t alarm_id, const Operator& op, const std::string& note,
                                          CommitHandler done = {});
-  /// Appends an operator action to the audit trail (badge enrolment, exports, logins).
+  /// Appends an operator action to the audit trail (badge enrolment, exports, logins); an
+  /// auditor's export is recorded with kind `export_`.
   void record_operator_action(const Operator& op, const std::string& event, const std::string& detail,
-                              const std::string& person = {}, const std::string& badge = {});
+                              const std::string& person = {}, const std::string& badge = {},
+                              adapters::audit::EntryKind kind = adapters::audit::EntryKind::operator_action);
 
   // ---- simulation (only with simulated readers / lines) ----------------------------------------
   // Each returns an error text if the input cannot be made (nothing happens then). Otherwise the

@@ -24,6 +24,7 @@
 #include "adapters/gpio/gpiod_lines.hpp"
 #include "adapters/upstream/dsn.hpp"
 #include "adapters/upstream/sync.hpp"
+#include "app/console.hpp"
 #include "app/control_server.hpp"
 #include "app/controller.hpp"
 #include "app/log.hpp"
@@ -43,13 +44,17 @@ constexpr const char* kUsage =
     "  --config FILE     site configuration (default /etc/zonegate/zones.yaml)\n"
     "  --state-dir DIR   audit trail, credentials, keys, control socket (default /var/lib/zonegate)\n"
     "  --sim             simulate every badge reader and GPIO line, whatever the config says\n"
-    "  --log-level L     debug, info, notice, warning or error (default: daemon.log_level)\n";
+    "  --log-level L     debug, info, notice, warning or error (default: daemon.log_level)\n"
+    "  --console-assets DIR  the console's page files (default: the installed share directory)\n"
+    "  --console-port N  serve the console on this port instead of daemon.console.listen's (0: any free port)\n";
 
 struct Args {
   std::string config = "/etc/zonegate/zones.yaml";
   fs::path state_dir = "/var/lib/zonegate";
   bool sim = false;
   std::string log_level;
+  std::optional<fs::path> console_assets;
+  std::optional<std::uint16_t> console_port;
 };
 
 std::optional<Args> parse_args(int argc, char** argv, int& exit_code) {
@@ -78,6 +83,20 @@ std::optional<Args> parse_args(int argc, char** argv, int& exit_code) {
       auto v = value("--state-dir");
       if (!v) return std::nullopt;
       a.state_dir = *v;
+    } else if (arg == "--console-assets") {
+      auto v = value("--console-assets");
+      if (!v) return std::nullopt;
+      a.console_assets = *v;
+    } else if (arg == "--console-port") {
+      auto v = value("--console-port");
+      if (!v) return std::nullopt;
+      char* end = nullptr;
+      const unsigned long port = std::strtoul(v->c_str(), &end, 10);
+      if (v->empty() || *end != '\0' || port > 65535) {
+        std::cerr << "zonegated: --console-port needs a port number 0-65535\n" << kUsage;
+        return std::nullopt;
+      }
+      a.console_port = static_cast<std::uint16_t>(port);
     } else if (arg == "--log-level") {
       auto v = value("--log-level");
       if (!v) return std::nullopt;
@@ -336,6 +355,26 @@ int run(const Args& args) {
     return 1;
   }
 
+  // The guard and auditor console (daemon.console; not served when the section is absent).
+  std::unique_ptr<app::Console> console;
+  if (cfg.daemon->console) {
+    const config::ConsoleConfig& cc = *cfg.daemon->console;
+    app::ConsoleSettings cs;
+    cs.host = cc.host;
+    cs.port = args.console_port.value_or(cc.port);
+    cs.cert = cc.cert;
+    cs.key = cc.key;
+    cs.session_idle = std::chrono::duration_cast<std::chrono::seconds>(cc.session_idle);
+    cs.assets = args.console_assets ? *args.console_assets : fs::path(ZONEGATE_CONSOLE_ASSETS);
+    console = std::make_unique<app::Console>(io, controller, clock, **audit, **credentials, args.state_dir,
+                                             cfg.daemon->gateway_id, cs);
+    if (auto err = console->start()) {
+      app::Log::error("console: " + *err);
+      return 1;
+    }
+    app::Log::notice("console at " + console->url());
+  }
+
   boost::asio::signal_set signals(io, SIGHUP, SIGTERM, SIGINT);
   std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& sec,
                                                                              int sig) {
@@ -348,6 +387,7 @@ int run(const Args& args) {
     app::Log::notice(std::string("stopping on ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
     sd_notify(0, "STOPPING=1");
     control.stop();
+    if (console) console->stop();
     if (upstream) upstream->stop();
     controller.stop();
     io.stop();

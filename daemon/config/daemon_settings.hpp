@@ -34,6 +34,17 @@ struct UpstreamSettings {
   bool operator==(const UpstreamSettings&) const = default;
 };
 
+/// `daemon.console`: the guard and auditor console (HTTPS) served by the daemon (docs/console.md).
+struct ConsoleConfig {
+  std::string host = "127.0.0.1";  ///< listen address: an IPv4/IPv6 literal
+  std::uint16_t port = 8443;
+  std::string cert;  ///< PEM certificate; empty (with key): self-signed, generated into the state dir
+  std::string key;   ///< its private key (PEM, mode 0600)
+  std::chrono::milliseconds session_idle{15 * 60 * 1000};  ///< an idle session ends after this (1m to 8h)
+
+  bool operator==(const ConsoleConfig&) const = default;
+};
+
 struct DaemonSettings {
   /// This gateway's id upstream (events are idempotent on gateway id + sequence): 1 to 63 of
   /// a-z, 0-9, '-'.
@@ -50,6 +61,8 @@ struct DaemonSettings {
   std::string log_level = "info";
   /// `daemon.upstream`; nullopt: this gateway reports to no central database.
   std::optional<UpstreamSettings> upstream;
+  /// The HTTPS console; absent: not served.
+  std::optional<ConsoleConfig> console;
 };
 
 }  // namespace zonegate::config

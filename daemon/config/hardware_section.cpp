@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "config/hardware_section.hpp"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -33,6 +35,7 @@ constexpr DurationLimits kDebounceLimits{0ms, 1s, false};
 constexpr DurationLimits kCheckpointLimits{1s, 24h, false};
 constexpr DurationLimits kRetentionLimits{24h, 3650 * 24h, true};
 constexpr DurationLimits kPullIntervalLimits{1s, 24h, false};
+constexpr DurationLimits kSessionIdleLimits{1min, 8h, false};
 constexpr DurationLimits kBackoffMaxLimits{1s, 1h, false};
 constexpr DurationLimits kUpstreamTimeoutLimits{1s, 10min, false};
 constexpr std::size_t kMaxDsn = 4096;
@@ -772,12 +775,66 @@ std::optional<UpstreamSettings> compile_upstream(Reader& reader, const Item& sec
   return out;
 }
 
+/// `daemon.console`. The listen address must be a literal (no name lookup at start-up): the
+/// console's reach is a security decision an administrator makes explicitly.
+std::optional<ConsoleConfig> compile_console(Reader& reader, const Item& section) {
+  Fields f = reader.fields(section, {"listen", "cert", "key", "session_idle"});
+  if (!f.ok()) return std::nullopt;
+  ConsoleConfig out;
+  bool ok = true;
+  if (const Item* v = f.get("listen")) {
+    if (const std::string* s = reader.scalar(*v, "an address and port such as 127.0.0.1:8443 or [::1]:8443")) {
+      std::string host;
+      std::string port;
+      if (!s->empty() && s->front() == '[') {
+        const auto close = s->find(']');
+        if (close != std::string::npos && close + 1 < s->size() && (*s)[close + 1] == ':') {
+          host = s->substr(1, close - 1);
+          port = s->substr(close + 2);
+        }
+      } else if (const auto colon = s->rfind(':'); colon != std::string::npos && s->find(':') == colon) {
+        host = s->substr(0, colon);
+        port = s->substr(colon + 1);
+      }
+      unsigned char addr[16];
+      const bool literal = inet_pton(AF_INET, host.c_str(), addr) == 1 || inet_pton(AF_INET6, host.c_str(), addr) == 1;
+      const bool port_ok = !port.empty() && port.size() <= 5 &&
+                           std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                           std::stoul(port) >= 1 && std::stoul(port) <= 65535;
+      if (host.empty() || !literal || !port_ok) {
+        reader.error(*v, "invalid listen address " + quoted(*s) +
+                             ": expected an IP address and a port 1-65535, e.g. 127.0.0.1:8443 or [::1]:8443");
+        ok = false;
+      } else {
+        out.host = host;
+        out.port = static_cast<std::uint16_t>(std::stoul(port));
+      }
+    } else {
+      ok = false;
+    }
+  }
+  upstream_path(reader, f, "cert", out.cert);
+  upstream_path(reader, f, "key", out.key);
+  if (out.cert.empty() != out.key.empty()) {
+    reader.error(*f.get(out.cert.empty() ? "key" : "cert"),
+                 "the console's certificate and key go together: set both daemon.console.cert and "
+                 "daemon.console.key, or neither (a self-signed pair is generated)");
+    ok = false;
+  }
+  if (const Item* v = f.get("session_idle")) {
+    if (auto d = reader.duration(*v, kSessionIdleLimits)) out.session_idle = *d;
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
 }  // namespace
 
 DaemonSettings compile_daemon(Reader& reader, const Item* section) {
   DaemonSettings out;
   if (section == nullptr) return out;
-  Fields f = reader.fields(*section, {"gateway_id", "audit", "control_socket_group", "log_level", "upstream"});
+  Fields f =
+      reader.fields(*section, {"gateway_id", "audit", "control_socket_group", "log_level", "upstream", "console"});
   if (!f.ok()) return out;
   if (const Item* v = reader.require(f, "gateway_id")) {
     if (const std::string* s = reader.scalar(*v, "a gateway id such as gw-site-01")) {
@@ -828,6 +885,7 @@ DaemonSettings compile_daemon(Reader& reader, const Item* section) {
     if (auto level = reader.choice(*v, kLogLevels, "log_level")) out.log_level = std::string(*level);
   }
   if (const Item* v = f.get("upstream")) out.upstream = compile_upstream(reader, *v);
+  if (const Item* v = f.get("console")) out.console = compile_console(reader, *v);
   return out;
 }
 

@@ -20,8 +20,20 @@ mkdir -p "$state"
 chmod 700 "$state"
 "$build/zonegate" badge import tools/sample/roster.csv --state-dir "$state" --config zones.yaml
 
+# A first console administrator, created once with a random password kept (mode 0600) in the
+# state directory; the guard and auditor accounts are made from the console's admin view or with
+# `zonegate operator add NAME --role guard|auditor`.
+pwfile="$state/console-admin.password"
+if [[ ! -f "$pwfile" ]]; then
+  (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$pwfile")
+  "$build/zonegate" operator add admin --role admin --password-file "$pwfile" --state-dir "$state" \
+    --config zones.yaml
+fi
 z="$build/zonegate"
 cat <<EOT
+
+== the console: https://127.0.0.1:8443/  (self-signed certificate, fingerprint in the log below)
+   first login: admin / $(cat "$pwfile")   (also in $pwfile)
 
 == zonegated is starting on simulated hardware (state in $state). From a second terminal:
    $z status --state-dir $state                       # doors, who is where, alarms
@@ -39,4 +51,4 @@ cat <<EOT
  Ctrl-C stops the daemon.
 
 EOT
-exec "$build/zonegated" --config zones.yaml --state-dir "$state" --sim
+exec "$build/zonegated" --config zones.yaml --state-dir "$state" --sim --console-assets "$PWD/daemon/web/console"

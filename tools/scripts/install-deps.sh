@@ -8,7 +8,7 @@ mode="${1:-build}"
 pkgs=(build-essential cmake pkg-config libyaml-cpp-dev libssl-dev catch2 tzdata libboost-dev libsqlite3-dev
       libnfc-dev libfreefare-dev libgpiod-dev libsystemd-dev nlohmann-json3-dev libpq-dev)
 if [[ "$mode" == test ]]; then
-  pkgs+=(clang libclang-rt-14-dev clang-format python3 sqlite3 device-tree-compiler shellcheck postgresql-15 chromium)
+  pkgs+=(clang libclang-rt-14-dev clang-format python3 sqlite3 device-tree-compiler shellcheck postgresql-15 chromium openssl curl)
 fi
 
 missing=()

@@ -5,6 +5,9 @@
 /// (immediate) and removes the directory, also when the test fails. Without the PostgreSQL server
 /// binaries the test FAILS with a message saying so: a test that silently passes without its
 /// database would hide a broken CI image.
+///
+/// `PgServer(PgServer::Tls{"role"})` starts it with `--tls`: TCP connections need TLS, the role
+/// `client_cn` logs in with the client certificate in dir()/tls, every other role by password.
 #pragma once
 
 #include <sys/stat.h>
@@ -29,7 +32,16 @@ namespace zonegate::testing {
 
 class PgServer {
  public:
-  PgServer() {
+  /// Asks for a TLS-only server (pg-test-server.sh start --tls --client-cn ROLE).
+  struct Tls {
+    std::string client_cn = "zg_super";
+  };
+
+  PgServer() : PgServer(std::string()) {}
+  explicit PgServer(const Tls& tls) : PgServer("--tls --client-cn " + tls.client_cn) { tls_ = true; }
+
+  /// `start_options` are passed to the script's start command after the directory.
+  explicit PgServer(const std::string& start_options) {
     char pattern[] = "/tmp/zgpg.XXXXXX";
     if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("mkdtemp /tmp/zgpg.XXXXXX failed");
     dir_ = pattern;
@@ -37,7 +49,7 @@ class PgServer {
     // A random port may be taken by another server on a shared machine: try a few.
     int status = -1;
     for (int attempt = 0; attempt < 4 && status != 0; ++attempt) {
-      status = script("start", "", output);
+      status = script("start", start_options, output);
       if (status == 2 && output.find("binaries not found") != std::string::npos) break;
     }
     if (status != 0) {
@@ -65,6 +77,10 @@ class PgServer {
   [[nodiscard]] int port() const { return port_; }
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
   [[nodiscard]] bool running() const { return running_; }
+  /// With Tls: the throw-away CA, and the client certificate and key (CN = Tls::client_cn).
+  [[nodiscard]] std::filesystem::path ca_file() const { return dir_ / "tls" / "ca.pem"; }
+  [[nodiscard]] std::filesystem::path client_cert() const { return dir_ / "tls" / "client.pem"; }
+  [[nodiscard]] std::filesystem::path client_key() const { return dir_ / "tls" / "client.key"; }
 
   /// Stops the server: "fast" (clean), "immediate" (like a crash: no checkpoint, recovery on start).
   void stop(const std::string& mode = "fast") {
@@ -81,7 +97,7 @@ class PgServer {
   }
 
   /// A DSN logging in as `role` with `password`, through a passfile written into the server's
-  /// directory (mode 0600).
+  /// directory (mode 0600). Over TLS (verify-full against ca_file()) when the server is a Tls one.
   std::string role_dsn(const std::string& role, const std::string& password) const {
     const std::filesystem::path passfile = dir_ / ("pgpass." + role);
     {
@@ -90,7 +106,8 @@ class PgServer {
     }
     ::chmod(passfile.c_str(), 0600);
     return "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=zonegate user=" + role +
-           " passfile=" + passfile.string() + " sslmode=disable";
+           " passfile=" + passfile.string() +
+           (tls_ ? " sslmode=verify-full sslrootcert=" + ca_file().string() : std::string(" sslmode=disable"));
   }
 
  private:
@@ -129,6 +146,7 @@ class PgServer {
   std::string dsn_;
   int port_ = 0;
   bool running_ = false;
+  bool tls_ = false;
 };
 
 }  // namespace zonegate::testing

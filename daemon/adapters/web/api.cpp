@@ -310,12 +310,16 @@ Api::Api(boost::asio::io_context& io, ports::Clock& clock, SiteBackend& site, au
       options_(std::move(options)),
       sessions_(options_.sessions),
       alive_(std::make_shared<int>(0)),
+      revalidate_timer_(io),
       operator_worker_(std::make_unique<Worker>("zg-console-auth", options_.worker_queue)),
-      audit_worker_(std::make_unique<Worker>("zg-console-audit", options_.worker_queue)) {}
+      audit_worker_(std::make_unique<Worker>("zg-console-audit", options_.worker_queue)) {
+  revalidate_sessions();
+}
 
 Api::~Api() { stop(); }
 
 void Api::stop() {
+  revalidate_timer_.cancel();
   alive_.reset();
   if (operator_worker_) operator_worker_->stop();
   if (audit_worker_) audit_worker_->stop();
@@ -327,6 +331,35 @@ Response Api::error_response(const Request& request, http::status status, std::s
   res.set(http::field::content_type, "application/json");
   res.body() = json{{"error", code}, {"message", message}}.dump(-1, ' ', false, json::error_handler_t::replace);
   return res;
+}
+
+void Api::revalidate_sessions() {
+  // Polled (a primary-key scan of a handful of operators) rather than signalled: the CLI is another
+  // process. A change made there takes effect here within one period.
+  revalidate_timer_.expires_after(std::chrono::seconds(2));
+  revalidate_timer_.async_wait([this, weak = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
+    if (ec || !weak.lock()) return;
+    if (sessions_.size() > 0) {
+      run_operators([this](OperatorStore& store) {
+        auto listed = std::make_shared<Result<std::vector<Operator>>>(store.list());
+        post_back([this, listed] {
+          if (!*listed) return;  // the store is unreadable: keep sessions; logins fail anyway
+          std::map<std::string, const Operator*, std::less<>> by_name;
+          for (const Operator& o : listed->value()) by_name.emplace(o.name, &o);
+          const auto ended = sessions_.drop_if([&](const Session& s) {
+            const auto it = by_name.find(s.operator_name);
+            return it == by_name.end() || it->second->disabled || it->second->role != s.role;
+          });
+          for (const std::string& name : ended) {
+            end_sessions({}, name);
+            audit_action("console", "session_end",
+                         "operator " + name + " was disabled, removed or given another role outside the console");
+          }
+        });
+      });
+    }
+    revalidate_sessions();
+  });
 }
 
 void Api::post_back(std::function<void()> fn) {

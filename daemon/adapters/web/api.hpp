@@ -10,6 +10,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
@@ -140,6 +141,9 @@ class Api {
   void audit_action(const std::string& actor, const std::string& event, const std::string& detail,
                     const std::string& person = {}, const std::string& badge = {});
   void end_sessions(const std::string& session_id, const std::string& operator_name);
+  /// Every few seconds: ends the sessions of operators that were disabled, removed or given another
+  /// role outside the console (`zonegate operator …` edits the store from another process).
+  void revalidate_sessions();
 
   boost::asio::io_context& io_;
   ports::Clock& clock_;
@@ -153,6 +157,7 @@ class Api {
   bool audit_reader_failed_ = false;
   std::function<void(const std::string&, const std::string&)> session_end_observer_;
   std::shared_ptr<int> alive_;
+  boost::asio::steady_timer revalidate_timer_;
   // Last: destroyed (joined) first, while everything their jobs use still exists.
   std::unique_ptr<Worker> operator_worker_;
   std::unique_ptr<Worker> audit_worker_;

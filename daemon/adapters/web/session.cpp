@@ -81,6 +81,18 @@ std::size_t SessionTable::destroy_operator(std::string_view operator_name) {
   return std::erase_if(sessions_, [&](const auto& kv) { return kv.second.operator_name == operator_name; });
 }
 
+std::vector<std::string> SessionTable::drop_if(const std::function<bool(const Session&)>& stale) {
+  std::vector<std::string> names;
+  std::erase_if(sessions_, [&](const auto& kv) {
+    if (!stale(kv.second)) return false;
+    if (std::find(names.begin(), names.end(), kv.second.operator_name) == names.end()) {
+      names.push_back(kv.second.operator_name);
+    }
+    return true;
+  });
+  return names;
+}
+
 std::size_t SessionTable::expire(core::Instant now) {
   return std::erase_if(sessions_, [&](const auto& kv) { return expired(kv.second, now); });
 }

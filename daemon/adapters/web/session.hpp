@@ -10,10 +10,12 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "adapters/web/result.hpp"
 #include "adapters/web/roles.hpp"
@@ -58,6 +60,9 @@ class SessionTable {
   std::size_t destroy_operator(std::string_view operator_name);
   /// Drops expired sessions; returns how many.
   std::size_t expire(core::Instant now);
+  /// Ends every session for which `stale` is true (e.g. its operator was disabled or given another
+  /// role from the command line); returns the operator names whose sessions ended.
+  std::vector<std::string> drop_if(const std::function<bool(const Session&)>& stale);
 
   [[nodiscard]] std::size_t size() const { return sessions_.size(); }
   [[nodiscard]] const SessionLimits& limits() const { return limits_; }

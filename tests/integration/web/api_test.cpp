@@ -397,3 +397,37 @@ TEST_CASE("admin manages people, badges and operators; each change is audited", 
     CHECK(server.site->count_records("console:admin1", event) == 1);
   }
 }
+
+TEST_CASE("an operator disabled or given another role by the CLI loses the console session within seconds",
+          "[web][api]") {
+  Server server;
+  Client guard(server);
+  Client auditor(server);
+  REQUIRE(guard.login("guard1").result() == http::status::ok);
+  REQUIRE(auditor.login("auditor1").result() == http::status::ok);
+  REQUIRE(guard.get("/api/v1/alarms").result() == http::status::ok);
+
+  // What `zonegate operator disable` / `operator role` do: another handle on the same database.
+  web::OperatorStoreOptions oo;
+  oo.kdf.log2_n = 10;
+  auto cli = web::OperatorStore::open(server.dir / "operators.db", oo);
+  REQUIRE(cli);
+  REQUIRE((*cli)->disable("guard1", kStart));
+  REQUIRE((*cli)->set_role("auditor1", web::Role::guard, kStart));
+
+  // The server polls the store every 2 s (real time); allow a few periods.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  http::status g = http::status::ok;
+  http::status a = http::status::ok;
+  while (std::chrono::steady_clock::now() < deadline && (g == http::status::ok || a == http::status::ok)) {
+    std::this_thread::sleep_for(200ms);
+    g = guard.get("/api/v1/alarms").result();
+    a = auditor.get("/api/v1/audit?limit=1").result();
+  }
+  CHECK(g == http::status::unauthorized);
+  CHECK(a == http::status::unauthorized);
+  // The disabled operator cannot log in again; the other one logs in with the new role.
+  CHECK(guard.login("guard1").result() != http::status::ok);
+  REQUIRE(auditor.login("auditor1").result() == http::status::ok);
+  CHECK(auditor.get("/api/v1/alarms").result() == http::status::ok);
+}

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The upstream sync against a real, throw-away PostgreSQL 15 (tools/scripts/pg-test-server.sh,
-// data directory under /tmp, stopped and removed at exit), two measurements in one run:
+// data directory in a new zgpg-bench.XXXXXX under --pg-dir, default /dev/shm, stopped and removed
+// at exit), two measurements in one run. /dev/shm is tmpfs, a device apart from the gateway's
+// disk: it stands in for the central server's own machine, so that the server's WAL writes and
+// fsyncs (fsync stays on) do not queue on the disk that the gateway's audit trail fsyncs to.
 //
 //   drain   — a local audit trail with a backlog of --records records (built with
 //             AuditStore::append in batches of 5,000) is drained by the real UpstreamSync, logged
@@ -22,7 +25,8 @@
 //             less than half of it is left).
 //
 // Usage: upstream_bench [--records N] [--batch N] [--runs N] [--blocks N] [--samples N]
-//                       [--only drain|latency] [--dir PATH] [--zones PATH] [--debounce-ms N] [--keep]
+//                       [--only drain|latency] [--dir PATH] [--pg-dir PATH] [--zones PATH]
+//                       [--debounce-ms N] [--keep]
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -90,6 +94,7 @@ struct Args {
   std::size_t samples = 250;
   std::string only;
   fs::path dir;
+  fs::path pg_dir = "/dev/shm";
   std::string zones = "zones.yaml";
   int debounce_ms = 1;
   bool keep = false;
@@ -98,7 +103,8 @@ struct Args {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: upstream_bench [--records N] [--batch N] [--runs N] [--blocks N] [--samples N]\n"
-               "                      [--only drain|latency] [--dir PATH] [--zones PATH] [--debounce-ms N] [--keep]\n"
+               "                      [--only drain|latency] [--dir PATH] [--pg-dir PATH] [--zones PATH]\n"
+               "                      [--debounce-ms N] [--keep]\n"
                "  --records N   local backlog (default 1000000)\n"
                "  --batch N     the sync's records per upload transaction (default 5000, the daemon's)\n"
                "  --runs N      drain measurements, each: sync, raw one COPY, raw batched COPY, blocking COPY\n"
@@ -106,7 +112,11 @@ struct Args {
                "  --blocks N    latency: pairs of blocks idle / draining (default 6)\n"
                "  --samples N   latency: badge -> strike samples per block (default 250)\n"
                "  --dir PATH    state directory of the gateway (default: a new upstream-bench-XXXXXX under\n"
-               "                the current directory; it should be on the disk under test)\n");
+               "                the current directory; it should be on the disk under test)\n"
+               "  --pg-dir PATH the throw-away server's data goes in a new zgpg-bench.XXXXXX here (default\n"
+               "                /dev/shm: tmpfs, apart from the gateway's disk, as a central server on its own\n"
+               "                machine would be; fsync stays on). A directory on the gateway's disk puts\n"
+               "                the server's fsyncs in the same queue as the gateway's\n");
   std::exit(2);
 }
 
@@ -135,6 +145,8 @@ Args parse(int argc, char** argv) {
       a.only = v;
     } else if (k == "--dir") {
       a.dir = v;
+    } else if (k == "--pg-dir") {
+      a.pg_dir = v;
     } else if (k == "--zones") {
       a.zones = v;
     } else if (k == "--debounce-ms") {
@@ -150,7 +162,7 @@ Args parse(int argc, char** argv) {
 
 // ---- the throw-away server --------------------------------------------------------------------
 
-/// tools/scripts/pg-test-server.sh on a new /tmp/zgpg-bench.XXXXXX; stopped and removed by
+/// tools/scripts/pg-test-server.sh on a new PG_DIR/zgpg-bench.XXXXXX; stopped and removed by
 /// stop_server(), which die() also calls.
 struct Server {
   fs::path dir;
@@ -200,9 +212,9 @@ std::string last_line(std::string s) {
   return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
-void start_server() {
-  char pattern[] = "/tmp/zgpg-bench.XXXXXX";
-  if (::mkdtemp(pattern) == nullptr) die("mkdtemp /tmp/zgpg-bench.XXXXXX failed");
+void start_server(const fs::path& parent) {
+  std::string pattern = (parent / "zgpg-bench.XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) die("mkdtemp " + pattern + " failed");
   g_server.dir = pattern;
   std::string output;
   int status = -1;
@@ -847,13 +859,18 @@ int main(int argc, char** argv) {
   }
 
   // --- the centre ---------------------------------------------------------------------------
-  start_server();
+  start_server(a.pg_dir);
   Centre c;
   c.gateway_id = cfg.daemon->gateway_id;
   c.super = connect(g_server.dsn);
-  std::printf("PostgreSQL: %s, data in %s (file system type %s)\n",
+  struct stat gw_st {
+  }, pg_st{};
+  const bool same_device =
+      ::stat(dir.c_str(), &gw_st) == 0 && ::stat(g_server.dir.c_str(), &pg_st) == 0 && gw_st.st_dev == pg_st.st_dev;
+  std::printf("PostgreSQL: %s, data in %s (file system type %s, %s device as the gateway's state dir), fsync %s\n",
               std::string(pg::text(must(c.super.get(), "SHOW server_version").get(), 0, 0)).c_str(),
-              g_server.dir.c_str(), fs_type(g_server.dir).c_str());
+              g_server.dir.c_str(), fs_type(g_server.dir).c_str(), same_device ? "SAME" : "another",
+              std::string(pg::text(must(c.super.get(), "SHOW fsync").get(), 0, 0)).c_str());
   if (auto r = up::init_schema(c.super.get()); !r.ok) die("init_schema: " + r.message);
   up::GatewaySpec spec;
   spec.gateway_id = c.gateway_id;

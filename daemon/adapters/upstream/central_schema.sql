@@ -161,7 +161,16 @@ $$;
 --
 -- events_check_chain() is the per-row fast path: the row continues the cached head. It has no
 -- SET search_path (that costs a configuration save and restore per row), so every name in it is
--- qualified with pg_catalog, operators included. Anything else goes to events_check_chain_slow().
+-- qualified with pg_catalog, operators included, and no PERFORM (a PERFORM runs a whole query
+-- through SPI; an assignment is evaluated as a simple expression). Anything else goes to
+-- events_check_chain_slow().
+--
+-- The setting is the session's, so the client can change it between statements (or from a
+-- function called while an INSERT ... SELECT runs) and make the fast path accept a row that does
+-- not continue the chain, or a row of another gateway. That is why the slow path checks the
+-- inserting gateway on every call before it writes anything, and why events_advance_heads()
+-- checks, once per statement, that the stored rows continue the locked head in chain_heads: a
+-- forged setting aborts the statement instead of storing anything.
 CREATE OR REPLACE FUNCTION zonegate.events_check_chain_slow(r zonegate.events) RETURNS boolean
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
@@ -175,9 +184,11 @@ DECLARE
   stored_prev bytea;
   fault text;
 BEGIN
+  -- Before anything else, even with a cached head: the cache is the client's to change, and this
+  -- function records faults and faults heads.
+  PERFORM zonegate.check_inserting_gateway(r.gateway_id);
   IF cached IS NULL OR cached = '' THEN
-    -- First row of this gateway in the transaction: who may insert it, and where its chain stands.
-    PERFORM zonegate.check_inserting_gateway(r.gateway_id);
+    -- First row of this gateway in the transaction: where its chain stands.
     SELECT h.seq, h.hash, h.faulted INTO head_seq, head_hash, head_faulted
       FROM zonegate.chain_heads h WHERE h.gateway_id = r.gateway_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -230,13 +241,14 @@ CREATE OR REPLACE FUNCTION zonegate.events_check_chain() RETURNS trigger
 AS $$
 DECLARE
   setting pg_catalog.text := 'zonegate.head_' OPERATOR(pg_catalog.||) pg_catalog.translate(NEW.gateway_id, '-', '_');
+  ignored pg_catalog.text;
 BEGIN
   IF pg_catalog.current_setting(setting, true) OPERATOR(pg_catalog.=)
      ('f:' OPERATOR(pg_catalog.||) (NEW.seq OPERATOR(pg_catalog.-) 1)::pg_catalog.text OPERATOR(pg_catalog.||) ':'
       OPERATOR(pg_catalog.||) pg_catalog.encode(NEW.prev_hash, 'hex')) THEN
-    PERFORM pg_catalog.set_config(setting, 'f:' OPERATOR(pg_catalog.||) NEW.seq::pg_catalog.text
-                                  OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) pg_catalog.encode(NEW.hash, 'hex'),
-                                  true);
+    ignored := pg_catalog.set_config(setting, 'f:' OPERATOR(pg_catalog.||) NEW.seq::pg_catalog.text
+                                     OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) pg_catalog.encode(NEW.hash, 'hex'),
+                                     true);
     RETURN NEW;
   END IF;
   IF zonegate.events_check_chain_slow(NEW) THEN
@@ -246,15 +258,38 @@ BEGIN
 END
 $$;
 
+-- Once per statement, per gateway with rows in it: the gateway may insert them, and they continue
+-- the head in chain_heads (locked; its seq and hash change only here), each the one before; then
+-- the head advances to the last. The sync's rows arrive in seq order, so the sort is cheap.
 CREATE OR REPLACE FUNCTION zonegate.events_advance_heads() RETURNS trigger
   LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  gw text;
+  head_seq bigint;
+  head_hash bytea;
+  bad_seq bigint;
+  last record;
 BEGIN
-  UPDATE zonegate.chain_heads h
-     SET seq = n.seq, hash = n.hash, time_ms = n.time_ms, updated_at = now()
-    FROM (SELECT DISTINCT ON (r.gateway_id) r.gateway_id, r.seq, r.hash, r.time_ms
-            FROM new_rows r ORDER BY r.gateway_id, r.seq DESC) n
-   WHERE h.gateway_id = n.gateway_id AND n.seq > h.seq;
+  FOR gw, head_seq, head_hash IN
+    SELECT h.gateway_id, h.seq, h.hash FROM zonegate.chain_heads h
+     WHERE h.gateway_id IN (SELECT r.gateway_id FROM new_rows r) ORDER BY h.gateway_id FOR UPDATE
+  LOOP
+    PERFORM zonegate.check_inserting_gateway(gw);
+    SELECT c.seq INTO bad_seq
+      FROM (SELECT r.seq, r.prev_hash, lag(r.seq, 1, head_seq) OVER w AS before_seq,
+                   lag(r.hash, 1, head_hash) OVER w AS before_hash
+              FROM new_rows r WHERE r.gateway_id = gw WINDOW w AS (ORDER BY r.seq)) c
+     WHERE c.seq <> c.before_seq + 1 OR c.prev_hash <> c.before_hash
+     LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'zonegate: record % of gateway % does not continue its chain (zonegate.head_* was changed)',
+        bad_seq, gw USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT r.seq, r.hash, r.time_ms INTO last FROM new_rows r WHERE r.gateway_id = gw ORDER BY r.seq DESC LIMIT 1;
+    UPDATE zonegate.chain_heads SET seq = last.seq, hash = last.hash, time_ms = last.time_ms, updated_at = now()
+     WHERE gateway_id = gw;
+  END LOOP;
   RETURN NULL;
 END
 $$;

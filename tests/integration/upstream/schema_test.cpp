@@ -414,4 +414,45 @@ TEST_CASE("ensure_partitions creates UTC monthly partitions and moves rows out o
   CHECK(up::init_schema(db.super.get()).actions == std::vector<std::string>{});
 }
 
+TEST_CASE("a forged head cache in the session cannot write for another gateway or skip records", "[upstream][schema]") {
+  // The trigger keeps each gateway's running head in a session setting (zonegate.head_<gateway>)
+  // for speed; a gateway can set that setting itself, so the per-statement check must not trust it.
+  CentralDb db;
+  auto a = connect_or_fail(db.gw_a);
+  insert_chain(a.get(), "gw-a", 1, 2);
+  const auto hex = [](const std::vector<std::uint8_t>& h) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (const auto b : h) {
+      out += digits[b >> 4];
+      out += digits[b & 15];
+    }
+    return out;
+  };
+  std::string error;
+
+  // Claim gw-b's chain is empty and write its first record.
+  must(a.get(), "SELECT set_config('zonegate.head_gw_b', 'f:0:" + hex(fake_hash(0)) + "', false)");
+  CHECK_FALSE(insert_event(a.get(), "gw-b", 1, 1764300000001, fake_hash(0), fake_hash(1), &error));
+  CHECK(count(db.super.get(), "SELECT count(*) FROM zonegate.events WHERE gateway_id = 'gw-b'") == 0);
+  CHECK(head(db.super.get(), "gw-b") == "0 f");
+
+  // Claim its own head is 41 and skip records 3 to 41.
+  must(a.get(), "SELECT set_config('zonegate.head_gw_a', 'f:41:" + hex(fake_hash(41)) + "', false)");
+  CHECK_FALSE(insert_event(a.get(), "gw-a", 42, 1764300000042, fake_hash(41), fake_hash(42), &error));
+  CHECK(count(db.super.get(), "SELECT count(*) FROM zonegate.events WHERE gateway_id = 'gw-a'") == 2);
+  CHECK(head(db.super.get(), "gw-a") == "2 f");
+
+  // Mark another gateway's head faulted through the cache: its head stays healthy.
+  must(a.get(), "SELECT set_config('zonegate.head_gw_b', 't:0:" + hex(fake_hash(0)) + "', false)");
+  (void)insert_event(a.get(), "gw-b", 1, 1764300000001, fake_hash(0), fake_hash(1), &error);
+  CHECK(head(db.super.get(), "gw-b") == "0 f");
+  CHECK(count(db.super.get(), "SELECT count(*) FROM zonegate.chain_faults") == 0);
+
+  // gw-b itself still writes its chain normally.
+  auto b = connect_or_fail(db.gw_b);
+  insert_chain(b.get(), "gw-b", 1, 2);
+  CHECK(head(db.super.get(), "gw-b") == "2 f");
+}
+
 }  // namespace zonegate::testing

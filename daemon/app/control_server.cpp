@@ -157,8 +157,15 @@ ControlServer::~ControlServer() {
 }
 
 std::optional<std::string> ControlServer::start() {
+  // A stale socket of an earlier run is replaced; anything else at the path is left alone, so a
+  // mistyped --control-socket cannot delete a file.
   std::error_code fec;
-  std::filesystem::remove(path_, fec);
+  const auto existing = std::filesystem::symlink_status(path_, fec);
+  if (existing.type() == std::filesystem::file_type::socket) {
+    std::filesystem::remove(path_, fec);
+  } else if (existing.type() != std::filesystem::file_type::not_found) {
+    return "control socket " + path_.string() + ": the path exists and is not a socket";
+  }
   boost::system::error_code ec;
   acceptor_.open(stream(), ec);
   // The socket is created with no access for others; permissions are set before listen().

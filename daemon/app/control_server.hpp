@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /// @file
-/// The control socket: a UNIX stream socket in the state directory (mode 0660, owner root, group
+/// The control socket: a UNIX stream socket (`<state-dir>/control.sock`, or `zonegated
+/// --control-socket PATH`; under systemd /run/zonegate/control.sock) (mode 0660, owner root, group
 /// from `daemon.control_socket_group`) speaking one JSON object per line each way. The `zonegate`
 /// CLI uses it for status, guard actions and the simulator. The peer's uid (SO_PEERCRED) names the
 /// operator in the audit trail.

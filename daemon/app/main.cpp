@@ -42,7 +42,9 @@ namespace fs = std::filesystem;
 constexpr const char* kUsage =
     "usage: zonegated [--config FILE] [--state-dir DIR] [--sim] [--log-level LEVEL]\n"
     "  --config FILE     site configuration (default /etc/zonegate/zones.yaml)\n"
-    "  --state-dir DIR   audit trail, credentials, keys, control socket (default /var/lib/zonegate)\n"
+    "  --state-dir DIR   audit trail, credentials, keys (default /var/lib/zonegate)\n"
+    "  --control-socket PATH  the control socket (default <state-dir>/control.sock; the systemd unit\n"
+    "                    puts it in /run/zonegate so that control_socket_group can reach it)\n"
     "  --sim             simulate every badge reader and GPIO line, whatever the config says\n"
     "  --log-level L     debug, info, notice, warning or error (default: daemon.log_level)\n"
     "  --console-assets DIR  the console's page files (default: the installed share directory)\n"
@@ -51,6 +53,7 @@ constexpr const char* kUsage =
 struct Args {
   std::string config = "/etc/zonegate/zones.yaml";
   fs::path state_dir = "/var/lib/zonegate";
+  std::optional<fs::path> control_socket;
   bool sim = false;
   std::string log_level;
   std::optional<fs::path> console_assets;
@@ -83,6 +86,14 @@ std::optional<Args> parse_args(int argc, char** argv, int& exit_code) {
       auto v = value("--state-dir");
       if (!v) return std::nullopt;
       a.state_dir = *v;
+    } else if (arg == "--control-socket") {
+      auto v = value("--control-socket");
+      if (!v) return std::nullopt;
+      if (v->empty()) {
+        std::cerr << "zonegated: --control-socket needs a path\n" << kUsage;
+        return std::nullopt;
+      }
+      a.control_socket = *v;
     } else if (arg == "--console-assets") {
       auto v = value("--console-assets");
       if (!v) return std::nullopt;
@@ -349,7 +360,8 @@ int run(const Args& args) {
     sd_notify(0, "READY=1");
     return ok;
   };
-  app::ControlServer control(io, controller, args.state_dir / "control.sock", cfg.daemon->control_socket_group, reload);
+  const fs::path control_socket = args.control_socket.value_or(args.state_dir / "control.sock");
+  app::ControlServer control(io, controller, control_socket, cfg.daemon->control_socket_group, reload);
   if (auto err = control.start()) {
     app::Log::error(*err);
     return 1;
@@ -416,7 +428,7 @@ int run(const Args& args) {
                    std::to_string(p.doors.size()) + " doors, readers " +
                    (hw.readers == config::ReaderBackend::sim ? "simulated" : "nfc") + ", gpio " +
                    (hw.gpio == config::GpioBackend::sim ? "simulated" : "gpiod") + ", control socket " +
-                   (args.state_dir / "control.sock").string());
+                   control_socket.string());
   sd_notifyf(0, "READY=1\nSTATUS=site %s, %zu doors", p.site_name.c_str(), p.doors.size());
   io.run();
   return 0;

@@ -39,6 +39,7 @@ command -v python3 >/dev/null || {
   exit 0
 }
 if props_out="$(python3 - "$unit" "$root/CMakeLists.txt" "$dir/zonegate.tmpfiles" <<'EOF'
+import os
 import re
 import sys
 
@@ -107,7 +108,7 @@ except OSError:
 m = re.search(r"install\(TARGETS\s+zonegated\s+RUNTIME\s+DESTINATION\s+\$\{CMAKE_INSTALL_(S?BIN)DIR\}", cmake)
 daemons = ["/usr/sbin/zonegated"] if m and m.group(1) == "SBIN" else (
     ["/usr/bin/zonegated"] if m else ["/usr/sbin/zonegated", "/usr/bin/zonegated"])
-args = "--config /etc/zonegate/zones.yaml --state-dir /var/lib/zonegate"
+args = "--config /etc/zonegate/zones.yaml --state-dir /var/lib/zonegate --control-socket /run/zonegate/control.sock"
 got = last("ExecStart")
 ok = got in [f"{d} {args}" for d in daemons]
 print(f"  {'ok' if ok else 'BAD'}: ExecStart={got}"
@@ -115,8 +116,8 @@ print(f"  {'ok' if ok else 'BAD'}: ExecStart={got}"
 if not ok:
     problems.append("ExecStart")
 
-# The state directory: owner-only, or group traverse for the control socket; never readable by
-# the group or anyone else. zonegate.tmpfiles must give it the same mode (no drift warnings).
+# The state directory: owner-only, or group traverse; never readable by the group or anyone
+# else. zonegate.tmpfiles must give it the same mode (no drift warnings).
 mode = last("StateDirectoryMode")
 tmpfiles_modes = re.findall(r"^d\s+/var/lib/zonegate\s+(\d+)\s", open(sys.argv[3]).read(), re.M)
 ok = mode in ("0700", "0710") and tmpfiles_modes == [mode]
@@ -124,6 +125,17 @@ print(f"  {'ok' if ok else 'BAD'}: StateDirectoryMode={mode} (0700 or 0710), zon
       f"{' '.join(tmpfiles_modes) or 'none'}")
 if not ok:
     problems.append("StateDirectoryMode")
+
+# The control socket sits in the runtime directory, which its group may traverse (the state
+# directory is owner-only, so a socket there would be root/zonegate only whatever its group).
+m = re.search(r"--control-socket\s+(\S+)", got or "")
+sock_dir = os.path.dirname(m.group(1)) if m else ""
+rt, rt_mode = last("RuntimeDirectory"), last("RuntimeDirectoryMode")
+ok = bool(m) and sock_dir == f"/run/{rt}" and rt_mode in ("0750", "0710")
+print(f"  {'ok' if ok else 'BAD'}: control socket {m.group(1) if m else '(not set)'} in RuntimeDirectory=/run/{rt} "
+      f"mode {rt_mode} (0750 or 0710)")
+if not ok:
+    problems.append("control socket directory")
 
 for key in ("RestartSec", "LimitNOFILE", "MemoryMax", "TasksMax"):
     ok = bool(last(key))

@@ -34,6 +34,8 @@ std::vector<std::string> split_commas(const std::string& text);
 
 /// The default state directory of zonegated.
 inline constexpr const char* kDefaultStateDir = "/var/lib/zonegate";
+/// Where the systemd unit has zonegated put its control socket (zonegated --control-socket).
+inline constexpr const char* kRuntimeControlSocket = "/run/zonegate/control.sock";
 /// The default site configuration.
 inline constexpr const char* kDefaultConfig = "/etc/zonegate/zones.yaml";
 

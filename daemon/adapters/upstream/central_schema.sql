@@ -2,7 +2,7 @@
 -- The central zonegate database (PostgreSQL 15), schema `zonegate`. docs/upstream.md is the
 -- reference. `zonegate upstream init` runs this whole file in one transaction, as the database
 -- owner or a superuser; every statement is idempotent, so running it again changes nothing.
--- central_schema_sql.cpp embeds this file verbatim (a test checks that both are identical).
+-- The build compiles this file into the binaries verbatim (central_schema_sql.cpp.in).
 
 SELECT pg_advisory_xact_lock(hashtext('zonegate.init'));
 

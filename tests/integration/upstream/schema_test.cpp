@@ -50,13 +50,6 @@ std::string copy_in(PGconn* conn, const std::string& data) {
 
 }  // namespace
 
-TEST_CASE("the embedded schema is central_schema.sql", "[upstream][schema]") {
-  std::ifstream in(std::string(ZONEGATE_SOURCE_DIR) + "/daemon/adapters/upstream/central_schema.sql", std::ios::binary);
-  REQUIRE(in);
-  const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK(file == up::central_schema_sql());
-}
-
 TEST_CASE("upstream init is idempotent and says what it did", "[upstream][schema]") {
   PgServer server;
   auto conn = connect_or_fail(server.dsn());

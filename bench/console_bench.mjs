@@ -89,6 +89,25 @@ async function alarmBench() {
     const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1400, height: 1000 } });
     const page = await context.newPage();
     page.setDefaultTimeout(10000);
+    // Before the page's own script: every WebSocket gets a first 'message' listener that notes when
+    // each pushed alarm reached the page, so that the page's own share (push received -> element in
+    // the DOM) can be told apart from the daemon's and the network's.
+    await page.addInitScript(() => {
+      const Base = window.WebSocket;
+      window.zgPushAt = new Map();
+      window.WebSocket = class extends Base {
+        constructor(...args) {
+          super(...args);
+          this.addEventListener('message', (ev) => {
+            const t = performance.timeOrigin + performance.now();
+            try {
+              const m = JSON.parse(ev.data);
+              if (m.type === 'alarm' && m.alarm && !window.zgPushAt.has(String(m.alarm.id))) window.zgPushAt.set(String(m.alarm.id), t);
+            } catch { /* not JSON */ }
+          });
+        }
+      };
+    });
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(BASE + '/');
@@ -106,8 +125,12 @@ async function alarmBench() {
       const seen = new Map();
       for (const e of document.querySelectorAll('[data-testid="alarm-item"]')) seen.set(e.dataset.alarmId, null);
       window.zgSeen = seen;
-      const obs = new MutationObserver(() => {
+      const list = document.querySelector('[data-testid="alarm-list"]');
+      // Elements added directly to the list (how much of it a push rebuilt).
+      window.zgAdded = 0;
+      const obs = new MutationObserver((recs) => {
         const t = now();
+        for (const r of recs) if (r.target === list) window.zgAdded += r.addedNodes.length;
         for (const e of document.querySelectorAll('[data-testid="alarm-item"]')) {
           const id = e.dataset.alarmId;
           if (seen.has(id)) continue;
@@ -116,7 +139,8 @@ async function alarmBench() {
           requestAnimationFrame(() => { rec.frame = now(); });
         }
       });
-      obs.observe(document.getElementById('alarm-list') ?? document.body, { childList: true, subtree: true });
+      // (The whole body, as in the earlier runs, so that the figures stay comparable.)
+      obs.observe(document.body, { childList: true, subtree: true });
     });
 
     // Clock offset page - node: both clocks are performance.timeOrigin + performance.now(), i.e. the
@@ -142,9 +166,12 @@ async function alarmBench() {
     const lat = [];
     const frame = [];
     const answer = [];
+    const added = [];
+    const inPage = [];
+    const inPageFrame = [];
     let ackNote = 0;
     for (let i = 0; i < N; i += 1) {
-      const known = await page.evaluate(() => [...window.zgSeen.keys()]);
+      const { known, added0 } = await page.evaluate(() => ({ known: [...window.zgSeen.keys()], added0: window.zgAdded }));
       let sent = 0;
       const a = await ctl.send({ cmd: 'sim.gate', gate: GATE, signal: 'alarm' }, (t) => { sent = t; });
       const answered = nowMs();
@@ -152,11 +179,16 @@ async function alarmBench() {
       // Wait for the new element (polled from node, the time itself comes from the observer).
       const h = await page.waitForFunction((k) => {
         for (const [id, rec] of window.zgSeen) {
-          if (!k.includes(id) && rec && rec.kind === 'screening_alarm' && rec.frame !== null) return { id, ...rec };
+          if (!k.includes(id) && rec && rec.kind === 'screening_alarm' && rec.frame !== null) return { id, ...rec, push: window.zgPushAt.get(id) ?? null };
         }
         return null;
       }, known, { timeout: 5000, polling: 20 });
       const rec = await h.jsonValue();
+      added.push((await page.evaluate(() => window.zgAdded)) - added0);
+      if (rec.push !== null) {
+        inPage.push(rec.dom - rec.push);
+        inPageFrame.push(rec.frame - rec.push);
+      }
       const off = cal0.offset;
       lat.push(rec.dom - off - sent);
       frame.push(rec.frame - off - sent);
@@ -188,6 +220,12 @@ async function alarmBench() {
     line('send -> element in the DOM (MutationObserver)', summary(lat));
     line('send -> next animation frame', summary(frame));
     line('send -> control socket answer (committed)', summary(answer));
+    if (inPage.length) {
+      line('push received in the page -> element in the DOM', summary(inPage));
+      line('push received in the page -> next animation frame', summary(inPageFrame));
+    }
+    const addedStats = summary(added);
+    console.log(`alarm-list elements added per alarm push: p50 ${addedStats.p50}, max ${addedStats.max}`);
     if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
     await context.close();
   } finally {

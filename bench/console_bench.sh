@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # Console benchmarks (bench/README.md, "console"):
 #   alarm — screening alarm raised on the control socket -> its element in a guard's page (headless
-#           Chromium), N times;
+#           Chromium), N times, each acknowledged at once (default), left unacknowledged (--no-ack),
+#           or both modes one after the other in one invocation (--both);
 #   audit — GET /api/v1/audit pages as an auditor over HTTPS on an audit trail of --records records
 #           built by audit_bench (kept in --db DIR, default BUILD_DIR/console-bench-audit-N, and
 #           reused by later runs).
-# Usage: bench/console_bench.sh BUILD_DIR [--part alarm|audit|all] [--alarms N] [--no-ack]
+# Usage: bench/console_bench.sh BUILD_DIR [--part alarm|audit|all] [--alarms N] [--no-ack|--both]
 #                               [--records N] [--db DIR] [--pages N]
 # BUILD_DIR holds zonegated, zonegate and bench/audit_bench. Needs node, chromium, curl, python3 and
 # playwright-core in tests/e2e/node_modules (tests/e2e/run.sh installs it). Every daemon started here
@@ -26,6 +27,7 @@ while [ $# -gt 0 ]; do
     --part) PART=${2:?}; shift 2 ;;
     --alarms) ALARMS=${2:?}; shift 2 ;;
     --no-ack) ACK=no; shift ;;
+    --both) ACK=both; shift ;;
     --records) RECORDS=${2:?}; shift 2 ;;
     --db) DB=${2:?}; shift 2 ;;
     --pages) PAGES=${2:?}; shift 2 ;;
@@ -84,8 +86,9 @@ start_daemon() {
   return 1
 }
 
-run_alarm() {
-  local state="$TMP/alarm-state" config="$ROOT/zones.yaml" port pw
+# run_alarm_mode yes|no: one alarm run on a fresh state directory and daemon.
+run_alarm_mode() {
+  local ack=$1 state="$TMP/alarm-state-$1" config="$ROOT/zones.yaml" port pw
   mkdir -m 700 "$state"
   "$ZG" badge import "$ROOT/tools/sample/roster.csv" --state-dir "$state" --config "$config" >/dev/null || return 1
   pw=$(new_password)
@@ -93,14 +96,21 @@ run_alarm() {
   "$ZG" operator add bench-guard --role guard --password-file "$TMP/guard.pw" --state-dir "$state" --config "$config" ||
     return 1
   port=$(free_port)
-  echo "== alarm: zonegated --sim on 127.0.0.1:$port, $ALARMS alarms (acknowledge each: $ACK)"
+  echo "== alarm: zonegated --sim on 127.0.0.1:$port, $ALARMS alarms (acknowledge each: $ack)"
   start_daemon "$state" "$config" "$port" || return 1
   ZG_BASE_URL="https://127.0.0.1:$port" ZG_CONTROL="$state/control.sock" ZG_CHROMIUM="$CHROMIUM" ZG_E2E_DIR="$E2E" \
-    ZG_GUARD=bench-guard ZG_GUARD_PASSWORD="$pw" ZG_ALARMS="$ALARMS" ZG_ACK="$ACK" \
+    ZG_GUARD=bench-guard ZG_GUARD_PASSWORD="$pw" ZG_ALARMS="$ALARMS" ZG_ACK="$ack" \
     timeout 1800 node "$ROOT/bench/console_bench.mjs" alarm
   local rc=$?
   stop_daemon
   return "$rc"
+}
+
+run_alarm() {
+  case "$ACK" in
+    both) run_alarm_mode yes && run_alarm_mode no ;;
+    *) run_alarm_mode "$ACK" ;;
+  esac
 }
 
 run_audit() {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -114,6 +115,87 @@ function pageFetch(page, method, path, { body, csrf = true } = {}) {
     try { json = JSON.parse(text); } catch { /* not JSON */ }
     return { status: r.status, body: json, text };
   }, { method, path, body, csrf });
+}
+
+/**
+ * The daemon's control socket (docs/daemon.md): one JSON request per line, answered in order after
+ * its records are committed. Faster than a `zonegate` process per alarm when a test needs dozens.
+ */
+async function controlSocket() {
+  const sock = connect(join(STATE, 'control.sock'));
+  await new Promise((resolve, reject) => {
+    sock.once('connect', resolve);
+    sock.once('error', reject);
+  });
+  sock.setEncoding('utf8');
+  const waiting = [];
+  let buf = '';
+  sock.on('data', (d) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const l = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      waiting.shift()?.(JSON.parse(l));
+    }
+  });
+  return {
+    send(req) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`control socket: no answer to ${req.cmd}`)), STEP_MS);
+        waiting.push((a) => {
+          clearTimeout(timer);
+          if (a.ok) resolve(a);
+          else reject(new Error(`control socket: ${req.cmd}: ${a.error}`));
+        });
+        sock.write(`${JSON.stringify(req)}\n`);
+      });
+    },
+    close() { sock.end(); },
+  };
+}
+
+/**
+ * One tamper alarm (severity critical): the cabinet lid opens (answered once the alarm is
+ * committed) and closes again. (Not the gate: its signals are 100 ms pulses, and a pulse sent while
+ * the previous one is still up is not an edge.)
+ */
+async function raiseTamperAlarm(ctl) {
+  await ctl.send({ cmd: 'sim.tamper', id: 'cabinet-lid', on: true });
+  await ctl.send({ cmd: 'sim.tamper', id: 'cabinet-lid', on: false });
+}
+
+/** One reader_offline alarm (severity warning): the lobby's inner reader goes offline and back. */
+async function raiseReaderAlarm(ctl) {
+  await ctl.send({ cmd: 'sim.reader', reader: 'lobby:in', online: false });
+  await ctl.send({ cmd: 'sim.reader', reader: 'lobby:in', online: true });
+}
+
+/**
+ * The order the guard's list must show, computed from the server's alarms: unacknowledged first by
+ * severity then newest first, then the 50 newest acknowledged; equal times: the higher id first.
+ */
+function expectedAlarmOrder(alarms) {
+  const rank = { critical: 0, warning: 1, info: 2 };
+  const key = (a) => ({ id: String(a.id), acked: Boolean(a.acknowledged), rank: rank[a.severity] ?? 3, t: Date.parse(a.at) || 0 });
+  const cmp = (x, y) => (x.acked !== y.acked ? (x.acked ? 1 : -1)
+    : !x.acked && x.rank !== y.rank ? x.rank - y.rank
+      : x.t !== y.t ? y.t - x.t : Number(y.id) - Number(x.id));
+  const keys = alarms.map(key).sort(cmp);
+  return [...keys.filter((k) => !k.acked), ...keys.filter((k) => k.acked).slice(0, 50)].map((k) => k.id);
+}
+
+/** Waits (bounded) until a request to path has been seen in the list a page.on('request') fills. */
+async function expectRequest(list, path) {
+  const deadline = Date.now() + STEP_MS;
+  while (!list.some((r) => r.path === path)) {
+    assert.ok(Date.now() < deadline, `no request to ${path}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The alarm ids in the page's list, top to bottom. */
+function pageAlarmIds(page) {
+  return page.$$eval(tid('alarm-item'), (els) => els.map((e) => e.dataset.alarmId));
 }
 
 async function download(page, testid) {
@@ -234,16 +316,159 @@ await test('guard cannot export: 403 and an operator audit record', async () => 
   assert.ok(lines.length >= 1, `no denial record of ${USERS.guard.name} for the export route in:\n${out}`);
 });
 
+await test('guard: with 50+ alarms on the page, a new alarm and an acknowledgement touch only their own element', async () => {
+  const { page } = guard;
+  const apiRequests = [];
+  const onRequest = (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/api/v1/')) apiRequests.push({ path: u.pathname, method: r.method(), background: r.headers()['x-zonegate-background'] });
+  };
+  page.on('request', onRequest);
+  const ctl = await controlSocket();
+  try {
+    const before = (await pageFetch(page, 'GET', '/api/v1/alarms', { csrf: false })).body.alarms.length;
+    // Mostly critical alarms, and a few warnings among them, so that the order has two groups.
+    for (let i = 0; i < 55; i += 1) await (i % 20 === 5 ? raiseReaderAlarm(ctl) : raiseTamperAlarm(ctl));
+    const server = (await pageFetch(page, 'GET', '/api/v1/alarms', { csrf: false })).body.alarms;
+    assert.ok(server.length >= before + 55, `the simulator raised ${server.length - before} alarms, not 55`);
+    assert.ok(server.some((a) => a.severity === 'warning' && !a.acknowledged), 'no unacknowledged warning among the alarms');
+    const open = server.filter((a) => !a.acknowledged).length;
+    assert.ok(open >= 55, `only ${open} unacknowledged alarms`);
+    await page.waitForFunction((n) => document.querySelector('[data-testid="alarm-count"]').textContent === `${n} unacknowledged`, open);
+    assert.deepEqual(await pageAlarmIds(page), expectedAlarmOrder(server), 'the list is not in the expected order');
+
+    // From here on, every element that is added to or removed from the list is recorded, and each
+    // element now on the page is tagged, to find out afterwards which ones were rebuilt.
+    await page.evaluate(() => {
+      const list = document.querySelector('[data-testid="alarm-list"]');
+      for (const e of list.children) e.zgOld = true;
+      window.zgChanges = [];
+      window.zgObserver = new MutationObserver((recs) => {
+        for (const r of recs) {
+          for (const n of r.addedNodes) window.zgChanges.push({ op: 'add', id: n.dataset?.alarmId ?? '?' });
+          for (const n of r.removedNodes) window.zgChanges.push({ op: 'remove', id: n.dataset?.alarmId ?? '?' });
+        }
+      });
+      window.zgObserver.observe(list, { childList: true });
+    });
+    // The alarms not in `except` whose elements were built after the tagging.
+    const rebuilt = async (except) => page.$$eval(tid('alarm-item'), (els, x) => els.filter((e) => !x.includes(e.dataset.alarmId) && !e.zgOld).map((e) => e.dataset.alarmId), except);
+    const takeChanges = () => page.evaluate(() => window.zgChanges.splice(0));
+    const known = new Set(server.map((a) => String(a.id)));
+    /** Raises one alarm; checks that exactly its element was added, in its place; returns its id. */
+    const oneMore = async (raise, severity, unacked) => {
+      await raise(ctl);
+      const id = await (await page.waitForFunction((k) => {
+        const e = [...document.querySelectorAll('[data-testid="alarm-item"]')].find((x) => !k.includes(x.dataset.alarmId));
+        return e ? e.dataset.alarmId : null;
+      }, [...known])).jsonValue();
+      known.add(id);
+      await page.waitForFunction((n) => document.querySelector('[data-testid="alarm-count"]').textContent === `${n} unacknowledged`, unacked);
+      assert.deepEqual(await takeChanges(), [{ op: 'add', id }]);
+      assert.match(await page.getAttribute(`${tid('alarm-item')}[data-alarm-id="${id}"]`, 'class'), /\bnew\b/);
+      assert.equal(await page.getAttribute(`${tid('alarm-item')}[data-alarm-id="${id}"]`, 'data-severity'), severity);
+      const now = (await pageFetch(page, 'GET', '/api/v1/alarms', { csrf: false })).body.alarms;
+      assert.deepEqual(await pageAlarmIds(page), expectedAlarmOrder(now), `alarm ${id} is not in its place`);
+      assert.equal(await page.title(), `(${unacked}) zonegate console`);
+      return id;
+    };
+
+    // One more critical alarm (on top) and one more warning (after every critical one): each adds
+    // one element, in its place, and nothing else is rebuilt; only the newest is marked new.
+    const critId = await oneMore(raiseTamperAlarm, 'critical', open + 1);
+    const warnId = await oneMore(raiseReaderAlarm, 'warning', open + 2);
+    const ids0 = await pageAlarmIds(page);
+    assert.equal(ids0[0], critId, 'the newest critical alarm is not on top');
+    assert.ok(ids0.indexOf(warnId) > 0, 'the new warning is on top, above critical alarms');
+    assert.doesNotMatch(await page.getAttribute(`${tid('alarm-item')}[data-alarm-id="${critId}"]`, 'class'), /\bnew\b/);
+    assert.deepEqual(await rebuilt([critId, warnId]), [], 'elements of other alarms were rebuilt');
+
+    // Acknowledge one from the middle of the list through the dialog: only its element changes
+    // (removed, and inserted again among the acknowledged), and the count goes down by one.
+    const ids = await pageAlarmIds(page);
+    const victim = ids[20];
+    const item = page.locator(`${tid('alarm-item')}[data-alarm-id="${victim}"]`);
+    assert.equal(await item.getAttribute('data-acknowledged'), 'false');
+    await item.locator(tid('alarm-ack')).click();
+    await page.fill(tid('action-note'), 'e2e: one of many, checked');
+    await page.click(tid('action-confirm'));
+    await page.waitForSelector(`${tid('alarm-item')}[data-alarm-id="${victim}"][data-acknowledged="true"]`);
+    await page.waitForFunction((n) => document.querySelector('[data-testid="alarm-count"]').textContent === `${n} unacknowledged`, open + 1);
+    const changes = await takeChanges();
+    assert.ok(changes.length >= 2 && changes.every((c) => c.id === victim), `changes beyond alarm ${victim}: ${JSON.stringify(changes)}`);
+    assert.deepEqual(await rebuilt([critId, warnId, victim]), [], 'elements of other alarms were rebuilt');
+    assert.match(await page.locator(`${tid('alarm-item')}[data-alarm-id="${victim}"] ${tid('alarm-ack-info')}`).textContent(), /one of many/);
+    const now = (await pageFetch(page, 'GET', '/api/v1/alarms', { csrf: false })).body.alarms;
+    assert.equal(now.filter((a) => !a.acknowledged).length, open + 1);
+    assert.deepEqual(await pageAlarmIds(page), expectedAlarmOrder(now), 'the acknowledged alarm is not in its place');
+
+    // The page's own refetches after pushes (doors after every alarm) are marked as background;
+    // what the operator asks for is not.
+    const doors = apiRequests.filter((r) => r.path === '/api/v1/doors');
+    assert.ok(doors.length >= 1, 'no door refetch after 57 alarms');
+    assert.ok(doors.every((r) => r.background === '1'), `door refetches without the background header: ${JSON.stringify(doors)}`);
+    const ack = apiRequests.find((r) => r.path === `/api/v1/alarms/${victim}/ack`);
+    assert.equal(ack?.background, undefined, 'the acknowledgement is marked as background');
+    apiRequests.length = 0;
+    await page.click(tid('muster-refresh'));
+    await expectRequest(apiRequests, '/api/v1/occupancy');
+    assert.equal(apiRequests.find((r) => r.path === '/api/v1/occupancy').background, undefined, 'a refresh click is marked as background');
+    assert.deepEqual(await rebuilt([critId, warnId, victim]), [], 'a muster refresh rebuilt alarm elements');
+  } finally {
+    ctl.close();
+    page.off('request', onRequest);
+    await page.evaluate(() => window.zgObserver?.disconnect());
+  }
+});
+
 await test('an expired session returns to the login with a message', async () => {
   const { page, context } = guard;
   await context.clearCookies();
-  await page.click(tid('muster-refresh'));
+  // The operator's next request finds the session gone; a background refetch (a door hint after
+  // the alarms of the test before) may find it first, and the page is at the login already.
+  if (await page.isVisible(tid('muster-refresh'))) await page.click(tid('muster-refresh')).catch(() => {});
   await page.waitForSelector(`${tid('view-login')}:not([hidden])`);
   assert.notEqual((await page.textContent(tid('login-message'))).trim(), '');
   assert.ok(await page.isHidden(tid('view-guard')));
   assert.equal(await page.locator(tid('alarm-item')).count(), 0, 'alarms of the old session are still in the page');
 });
 await test('guard page had no errors', () => closePage(guard));
+
+await test('guard: a logout elsewhere closes the live socket and the page returns to the login by itself', async () => {
+  const p = await openPage();
+  const { page, context } = p;
+  await login(page, 'guard');
+  await page.waitForSelector(`${tid('live-status')}[data-state="on"]`);
+  await page.waitForSelector(tid('alarm-item'));
+  // The same session logged out from outside the page (its cookie, through the API).
+  const s = await context.request.get(`${BASE}/api/v1/session`);
+  assert.equal(s.status(), 200);
+  const del = await context.request.delete(`${BASE}/api/v1/session`, { headers: { 'X-CSRF-Token': (await s.json()).csrf } });
+  assert.equal(del.status(), 204);
+  // No click, no reload: the closed socket alone must bring the login back.
+  await page.waitForSelector(`${tid('view-login')}:not([hidden])`);
+  assert.match(await page.textContent(tid('login-message')), /session has expired/i);
+  assert.ok(await page.isHidden(tid('view-guard')));
+  assert.equal(await page.locator(tid('alarm-item')).count(), 0, 'alarms of the old session are still in the page');
+  await closePage(p);
+});
+
+await test('guard: disabling the operator from the CLI ends the open page\'s session', async () => {
+  const p = await openPage();
+  const { page } = p;
+  await login(page, 'guard');
+  await page.waitForSelector(`${tid('live-status')}[data-state="on"]`);
+  await zonegate('operator', 'disable', USERS.guard.name);
+  try {
+    // The server notices within 2 s and closes the socket; the page asks and gets 401.
+    await page.waitForSelector(`${tid('view-login')}:not([hidden])`);
+    assert.notEqual((await page.textContent(tid('login-message'))).trim(), '');
+    assert.ok(await page.isHidden(tid('view-guard')));
+  } finally {
+    await zonegate('operator', 'enable', USERS.guard.name);
+  }
+  await closePage(p);
+});
 
 const auditor = await openPage();
 await test('auditor: verification status with the last signed checkpoint', async () => {
@@ -259,7 +484,12 @@ await test('auditor: search by kind and decision, page with the cursor', async (
   const { page } = auditor;
   await page.selectOption(tid('audit-kind'), 'alarm');
   await page.click(tid('audit-search'));
-  await page.waitForSelector(`${tid('audit-row')}[data-kind="alarm"]`);
+  // The unfiltered first page may hold alarm rows too (the guard tests raise dozens): wait for
+  // the filtered answer, not for any alarm row.
+  await page.waitForFunction(() => {
+    const rows = [...document.querySelectorAll('[data-testid="audit-row"]')];
+    return rows.length > 0 && rows.every((e) => e.dataset.kind === 'alarm');
+  });
   const kinds = await page.$$eval(tid('audit-row'), (els) => els.map((e) => e.dataset.kind));
   assert.ok(kinds.length >= 1 && kinds.every((k) => k === 'alarm'), `kinds: ${kinds}`);
   assert.match(await page.textContent(tid('audit-rows')), /view-gate/);
@@ -377,6 +607,84 @@ await test('admin: a duplicate badge shows the server\'s message', async () => {
   assert.notEqual((await page.locator(tid('error')).last().textContent()).trim(), '');
 });
 await test('admin page had no errors', () => closePage(admin));
+
+await test('guard: the list kept one alarm at a time equals a sort of all alarms (mocked server, random pushes)', async () => {
+  // The page against a stand-in server (its own files, canned JSON, a scripted live socket), so that
+  // alarms can arrive with any severity, time and acknowledgement in any order.
+  const assets = new URL('../../daemon/web/console/', import.meta.url);
+  const MOCK = 'https://zg.test';
+  let seed = 20261128;
+  const rnd = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const severities = ['critical', 'warning', 'info'];
+  const base = Date.UTC(2026, 10, 28);
+  const alarms = new Map();
+  let nextId = 1;
+  // Ten distinct times only, so that equal times (the id decides) are common.
+  const at = () => new Date(base + rnd(10) * 1000).toISOString();
+  const make = () => {
+    const id = nextId++;
+    return { id, kind: 'screening_alarm', severity: severities[rnd(3)], source: 'view-gate', person: '', detail: `#${id}`, at: at(), acknowledged: rnd(5) === 0, ack_by: '', ack_note: '' };
+  };
+  for (let i = 0; i < 80; i += 1) { const a = make(); alarms.set(a.id, a); }
+  const p = await openPage();
+  const { page } = p;
+  await page.route(`${MOCK}/**`, async (route) => {
+    const path = new URL(route.request().url()).pathname;
+    if (path === '/api/v1/session') return route.fulfill({ json: { operator: 'mock-guard', role: 'guard', csrf: 'x', idle_timeout_s: 900 } });
+    if (path === '/api/v1/alarms') return route.fulfill({ json: { alarms: [...alarms.values()].reverse() } });
+    if (path === '/api/v1/doors') return route.fulfill({ json: { doors: [], fire: false } });
+    if (path === '/api/v1/occupancy') return route.fulfill({ json: { zones: [], outside: [] } });
+    const file = path === '/' ? 'index.html' : path.slice(1);
+    if (!/^[a-z]+\.(html|js|css|svg)$/.test(file)) return route.fulfill({ status: 404 });
+    const type = { html: 'text/html', js: 'text/javascript', css: 'text/css', svg: 'image/svg+xml' }[file.split('.')[1]];
+    return route.fulfill({ body: await readFile(new URL(file, assets)), contentType: type });
+  });
+  let live = null;
+  await page.routeWebSocket(/\/api\/v1\/live$/, (ws) => {
+    live = ws;
+    ws.send(JSON.stringify({ type: 'hello', operator: 'mock-guard', role: 'guard' }));
+  });
+  await page.goto(`${MOCK}/`);
+  await page.waitForSelector(`${tid('live-status')}[data-state="on"]`);
+  const check = async (step) => {
+    const shown = expectedAlarmOrder([...alarms.values()]);
+    const showAcked = await page.isChecked(tid('show-acked'));
+    const want = showAcked ? shown : shown.filter((id) => !alarms.get(Number(id)).acknowledged);
+    // The page handles a pushed message before it answers the next evaluate; wait for it anyway.
+    await page.waitForFunction((w) => [...document.querySelectorAll('[data-testid="alarm-item"]')].map((e) => e.dataset.alarmId).join() === w, want.join(), { timeout: 2000 })
+      .catch(() => {});
+    assert.deepEqual(await pageAlarmIds(page), want, `after step ${step}`);
+    const open = [...alarms.values()].filter((a) => !a.acknowledged).length;
+    assert.equal(await page.textContent(tid('alarm-count')), open ? `${open} unacknowledged` : '', `count after step ${step}`);
+    assert.equal(await page.isHidden(tid('alarm-empty')), want.length > 0, `"no alarms" after step ${step}`);
+  };
+  await check('load');
+  for (let step = 0; step < 150; step += 1) {
+    const r = rnd(20);
+    if (r < 10) {
+      const a = make();
+      alarms.set(a.id, a);
+      live.send(JSON.stringify({ type: 'alarm', alarm: a }));
+    } else if (r < 16) {
+      const open = [...alarms.values()].filter((a) => !a.acknowledged);
+      if (open.length === 0) continue;
+      const a = open[rnd(open.length)];
+      Object.assign(a, { acknowledged: true, ack_by: 'other-guard', ack_note: 'checked' });
+      live.send(JSON.stringify({ type: 'alarm_ack', id: a.id, ack_by: a.ack_by, ack_note: a.ack_note }));
+    } else if (r < 19) {
+      // An update of a known alarm that moves it (another time, another severity).
+      const all = [...alarms.values()];
+      const a = all[rnd(all.length)];
+      Object.assign(a, { at: at(), severity: severities[rnd(3)] });
+      live.send(JSON.stringify({ type: 'alarm', alarm: a }));
+    } else {
+      await page.click(tid('show-acked'));
+    }
+    await check(step);
+  }
+  assert.ok([...alarms.values()].filter((a) => a.acknowledged).length > 50, 'the run never had more than 50 acknowledged alarms');
+  await closePage(p);
+});
 
 await browser.close();
 console.log(`${passed} passed, ${failed} failed`);

@@ -9,6 +9,10 @@ const WS_BACKOFF_MIN_MS = 1000;
 const WS_BACKOFF_MAX_MS = 30000;
 const MAX_ACKED_SHOWN = 50;
 const TOAST_MS = 8000;
+// Marks requests the page makes on its own (refetches after a push, reconnects, session checks):
+// the server does not count them as operator activity, so a console left open still idles out.
+const BACKGROUND_HEADER = 'X-Zonegate-Background';
+const EXPIRED_MESSAGE = 'Your session has expired. Sign in again.';
 
 const ALARM_LABELS = {
   door_forced: 'Door forced open',
@@ -124,10 +128,12 @@ const state = {
   wsTimer: null,
   idleTimer: null,
   lastActivity: Date.now(),
-  alarms: new Map(),
+  alarms: new Map(), // id (string) -> alarm as the server sent it
   doors: [],
+  doorRows: new Map(), // door id -> {sig, node}: a row is rebuilt only when its door changed
   fire: false,
   zones: [],
+  musterBlocks: new Map(), // muster section key -> {sig, node}
   audit: { filter: null, cursors: [null], page: 0, next: null },
   people: { next: null, rows: [] },
   badges: { next: null, rows: [], person: '' },
@@ -138,10 +144,13 @@ const state = {
 /**
  * Calls the API. Returns the parsed JSON body (or null for 204). Non-2xx answers become an ApiError
  * carrying the server's {"error","message"}; a 401 on anything but the login itself ends the session.
+ * opts.login: the login itself (a 401 is a wrong password); opts.background: the page asks on its
+ * own, not because the operator did something (sends X-Zonegate-Background: 1).
  */
 async function api(method, path, body, opts = {}) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (opts.background) headers[BACKGROUND_HEADER] = '1';
   if (method !== 'GET' && method !== 'HEAD' && state.session?.csrf) headers['X-CSRF-Token'] = state.session.csrf;
   const ctl = new AbortController();
   const timer = setTimeout(() => ctl.abort(), REQUEST_TIMEOUT_MS);
@@ -181,9 +190,7 @@ async function api(method, path, body, opts = {}) {
   }
   const err = new ApiError(res.status, code, message);
   if (res.status === 401 && !opts.login && generation === state.generation && state.session) {
-    endSession(code === 'session_expired'
-      ? 'Your session has expired. Sign in again.'
-      : `Signed out: ${message}`);
+    endSession(code === 'session_expired' ? EXPIRED_MESSAGE : `Signed out: ${message}`);
   }
   throw err;
 }
@@ -335,8 +342,11 @@ function endSession(message) {
 
 function clearData() {
   state.alarms.clear();
+  resetAlarmView();
   state.doors = [];
+  state.doorRows.clear();
   state.zones = [];
+  state.musterBlocks.clear();
   state.audit = { filter: null, cursors: [null], page: 0, next: null };
   state.people = { next: null, rows: [] };
   state.badges = { next: null, rows: [], person: '' };
@@ -401,7 +411,7 @@ function scheduleIdleCheck() {
       return;
     }
     try {
-      await api('GET', '/session');
+      await api('GET', '/session', undefined, { background: true });
       state.lastActivity = Date.now();
       scheduleIdleCheck();
     } catch {
@@ -426,32 +436,171 @@ async function enterGuard() {
   updateReminder();
 }
 
-async function loadAlarms() {
+async function loadAlarms(opts = {}) {
   const gen = state.generation;
-  const body = await attempt(() => api('GET', '/alarms'), 'Loading alarms');
+  const body = await attempt(() => api('GET', '/alarms', undefined, opts), 'Loading alarms');
   if (!body || gen !== state.generation) return;
   state.alarms.clear();
   for (const a of listFrom(body, 'alarms')) state.alarms.set(String(a.id), a);
   renderAlarms();
 }
 
-function alarmOrder(a, b) {
-  if (Boolean(a.acknowledged) !== Boolean(b.acknowledged)) return a.acknowledged ? 1 : -1;
-  const sa = SEVERITY_RANK[a.severity] ?? 3;
-  const sb = SEVERITY_RANK[b.severity] ?? 3;
-  if (!a.acknowledged && sa !== sb) return sa - sb;
-  return (toDate(b.at)?.getTime() ?? 0) - (toDate(a.at)?.getTime() ?? 0);
+// The alarm list is kept in step with state.alarms one alarm at a time: a push inserts or replaces
+// one element, so the cost of an alarm does not grow with the number already on the screen (a
+// night with hundreds unacknowledged must not delay the next one). The whole list is rebuilt only
+// after a full fetch (login, reconnect) and when the "show acknowledged" choice changes.
+//
+// Order (as the sort of the whole list always was): unacknowledged first, by severity then newest
+// first; then acknowledged, newest first, at most MAX_ACKED_SHOWN of them. Equal times: the higher
+// id (the later alarm) first. `open` and `acked` hold the sort keys in that order; the elements on
+// the page are all of `open` and a prefix of `acked`.
+const alarmView = {
+  open: [],
+  acked: [],
+  keys: new Map(), // id -> its key in open/acked
+  els: new Map(), // id -> its element, for the alarms on the page
+  unacked: 0,
+  critical: 0, // unacknowledged critical alarms (the sound reminder)
+  fresh: null, // the element marked as just arrived
+};
+
+function resetAlarmView() {
+  const v = alarmView;
+  v.open = [];
+  v.acked = [];
+  v.keys.clear();
+  v.els.clear();
+  v.unacked = 0;
+  v.critical = 0;
+  v.fresh = null;
 }
 
-function renderAlarms(newId = null) {
-  const showAcked = $('show-acked').checked;
-  const all = [...state.alarms.values()].sort(alarmOrder);
-  const open = all.filter((a) => !a.acknowledged);
-  const shown = showAcked ? [...open, ...all.filter((a) => a.acknowledged).slice(0, MAX_ACKED_SHOWN)] : open;
-  $('alarm-list').replaceChildren(...shown.map((a) => alarmItem(a, String(a.id) === newId)));
-  $('alarm-count').textContent = open.length ? `${open.length} unacknowledged` : '';
-  $('alarm-empty').hidden = shown.length > 0;
-  document.title = open.length ? `(${open.length}) zonegate console` : 'zonegate console';
+function alarmKey(id, a) {
+  const t = toDate(a.at)?.getTime();
+  return { id, acked: Boolean(a.acknowledged), rank: SEVERITY_RANK[a.severity] ?? 3, t: Number.isFinite(t) ? t : 0, n: Number(id) };
+}
+
+function compareAlarmKeys(x, y) {
+  if (x.acked !== y.acked) return x.acked ? 1 : -1;
+  if (!x.acked && x.rank !== y.rank) return x.rank - y.rank;
+  if (x.t !== y.t) return y.t - x.t;
+  if (Number.isFinite(x.n) && Number.isFinite(y.n) && x.n !== y.n) return y.n - x.n;
+  return x.id < y.id ? 1 : x.id > y.id ? -1 : 0;
+}
+
+/** The first index of the sorted list whose key sorts at or after k (binary search). */
+function alarmIndex(list, k) {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareAlarmKeys(list[mid], k) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function ackedShownMax() {
+  return $('show-acked').checked ? MAX_ACKED_SHOWN : 0;
+}
+
+function countAlarm(a, delta) {
+  if (a.acknowledged) return;
+  alarmView.unacked += delta;
+  if (a.severity === 'critical') alarmView.critical += delta;
+}
+
+/** Rebuilds the whole list from state.alarms (after a full fetch, or the acknowledged choice). */
+function renderAlarms() {
+  resetAlarmView();
+  const v = alarmView;
+  for (const [id, a] of state.alarms) {
+    const k = alarmKey(id, a);
+    v.keys.set(id, k);
+    (k.acked ? v.acked : v.open).push(k);
+    countAlarm(a, 1);
+  }
+  v.open.sort(compareAlarmKeys);
+  v.acked.sort(compareAlarmKeys);
+  const shown = [...v.open, ...v.acked.slice(0, ackedShownMax())];
+  $('alarm-list').replaceChildren(...shown.map((k) => {
+    const e = alarmItem(state.alarms.get(k.id), false);
+    v.els.set(k.id, e);
+    return e;
+  }));
+  updateAlarmSummary();
+}
+
+/**
+ * Puts one alarm (new, updated or acknowledged) into state.alarms and the list: only its own element
+ * is removed and, where the order puts it, inserted again. isNew marks it as just arrived.
+ */
+function putAlarm(id, a, isNew = false) {
+  const v = alarmView;
+  const list = $('alarm-list');
+  // A change to the list ends the "just arrived" mark of the previous newcomer, as a rebuild did.
+  if (v.fresh) {
+    v.fresh.classList.remove('new');
+    v.fresh = null;
+  }
+  const old = state.alarms.get(id);
+  const oldKey = v.keys.get(id);
+  if (old && oldKey) {
+    countAlarm(old, -1);
+    const from = oldKey.acked ? v.acked : v.open;
+    const i = alarmIndex(from, oldKey);
+    if (from[i] === oldKey) from.splice(i, 1);
+    v.els.get(id)?.remove();
+    v.els.delete(id);
+  }
+  state.alarms.set(id, a);
+  const k = alarmKey(id, a);
+  v.keys.set(id, k);
+  countAlarm(a, 1);
+  const into = k.acked ? v.acked : v.open;
+  const at = alarmIndex(into, k);
+  into.splice(at, 0, k);
+  if (!k.acked || at < ackedShownMax()) {
+    // Before the element that now follows it; the first acknowledged one follows the last open one.
+    // An acknowledged successor that is not on the page means this one is the last shown.
+    const next = at + 1 < into.length ? into[at + 1] : (k.acked ? null : v.acked[0]);
+    const e = alarmItem(a, isNew);
+    list.insertBefore(e, (next && v.els.get(next.id)) ?? null);
+    v.els.set(id, e);
+    if (isNew) v.fresh = e;
+  }
+  trimAckedShown();
+  updateAlarmSummary();
+}
+
+/**
+ * Keeps the acknowledged alarms on the page exactly the first ackedShownMax() of v.acked: one put
+ * moves that boundary by at most one place either way.
+ */
+function trimAckedShown() {
+  const v = alarmView;
+  const max = ackedShownMax();
+  if (max > 0 && v.acked.length >= max) {
+    const last = v.acked[max - 1];
+    if (!v.els.has(last.id)) {
+      const e = alarmItem(state.alarms.get(last.id), false);
+      $('alarm-list').append(e);
+      v.els.set(last.id, e);
+    }
+  }
+  const beyond = v.acked[max];
+  if (beyond && v.els.has(beyond.id)) {
+    v.els.get(beyond.id).remove();
+    v.els.delete(beyond.id);
+  }
+}
+
+function updateAlarmSummary() {
+  const n = alarmView.unacked;
+  const count = n ? `${n} unacknowledged` : '';
+  if ($('alarm-count').textContent !== count) $('alarm-count').textContent = count;
+  $('alarm-empty').hidden = alarmView.els.size > 0;
+  document.title = n ? `(${n}) zonegate console` : 'zonegate console';
 }
 
 function alarmItem(a, isNew) {
@@ -492,17 +641,16 @@ function ackAlarm(a) {
     run: async ({ note }) => {
       const res = await api('POST', `/alarms/${encodeURIComponent(a.id)}/ack`, { note });
       const cur = state.alarms.get(String(a.id)) ?? a;
-      state.alarms.set(String(a.id), { ...cur, ...(res?.alarm ?? {}), acknowledged: true, ack_by: res?.alarm?.ack_by ?? cur.ack_by ?? state.session?.operator, ack_note: res?.alarm?.ack_note ?? note });
-      renderAlarms();
+      putAlarm(String(a.id), { ...cur, ...(res?.alarm ?? {}), acknowledged: true, ack_by: res?.alarm?.ack_by ?? cur.ack_by ?? state.session?.operator, ack_note: res?.alarm?.ack_note ?? note });
       updateReminder();
       toast(`Alarm #${a.id} acknowledged.`);
     },
   });
 }
 
-async function loadDoors() {
+async function loadDoors(opts = {}) {
   const gen = state.generation;
-  const body = await attempt(() => api('GET', '/doors'), 'Loading doors');
+  const body = await attempt(() => api('GET', '/doors', undefined, opts), 'Loading doors');
   if (!body || gen !== state.generation) return;
   state.doors = listFrom(body, 'doors');
   state.fire = Boolean(body.fire);
@@ -513,26 +661,70 @@ function heldName(h) {
   return typeof h === 'string' ? h : (h?.person ?? h?.id ?? '');
 }
 
+/**
+ * Makes parent's children exactly `nodes`, in that order, touching only what is new or out of
+ * place: rows that did not change stay as they are (no rebuild, no re-insertion).
+ */
+function reconcile(parent, nodes) {
+  let cur = parent.firstChild;
+  for (const n of nodes) {
+    if (n === cur) {
+      cur = cur.nextSibling;
+    } else {
+      parent.insertBefore(n, cur);
+    }
+  }
+  while (cur) {
+    const next = cur.nextSibling;
+    cur.remove();
+    cur = next;
+  }
+}
+
+/**
+ * Returns the node cached under key if its data (sig) is unchanged, else builds it; `seen` collects
+ * the keys in use so that the cache can drop the rest.
+ */
+function cachedNode(cache, seen, key, data, build) {
+  const sig = JSON.stringify(data);
+  seen.add(key);
+  const hit = cache.get(key);
+  if (hit && hit.sig === sig) return hit.node;
+  const node = build();
+  cache.set(key, { sig, node });
+  return node;
+}
+
+function dropUnseen(cache, seen) {
+  for (const key of cache.keys()) if (!seen.has(key)) cache.delete(key);
+}
+
+// Door hints come after every alarm and every door event: the table is refetched, but only the
+// rows of doors whose state changed are rebuilt.
 function renderDoors() {
   $('fire-banner').hidden = !state.fire;
-  $('door-rows').replaceChildren(...state.doors.map((d) => {
-    const held = Array.isArray(d.held) ? d.held : [];
-    const stateText = String(d.state ?? '');
-    const alarmState = /forced|held/i.test(stateText);
-    return el('tr', { testid: 'door-row', dataset: { doorId: d.id, locked: d.locked ? 'true' : 'false', lockdown: d.lockdown ? 'true' : 'false' } },
-      el('th', { scope: 'row' }, d.name && d.name !== d.id ? `${d.name} ` : '', el('span', { class: d.name && d.name !== d.id ? 'muted' : '' }, d.id),
-        d.outer && d.inner ? el('div', { class: 'muted small-text' }, `${d.outer} → ${d.inner}`) : null),
-      el('td', { testid: 'door-state', class: alarmState ? 'bad' : '' }, stateText.replace(/_/g, ' ')),
-      el('td', { testid: 'door-lock' },
-        el('span', { class: d.locked ? 'pill ok' : 'pill warn' }, d.locked ? 'locked' : 'unlocked'),
-        d.lockdown ? el('span', { class: 'pill bad', testid: 'door-lockdown' }, 'LOCKDOWN') : null,
-        d.fire_release ? el('span', { class: 'pill bad' }, 'FIRE RELEASE') : null),
-      el('td', { testid: 'door-held' }, held.length === 0 ? el('span', { class: 'muted' }, 'none') : el('ul', { class: 'plain' },
-        held.map((h) => el('li', {}, el('strong', {}, heldName(h)), ' ',
-          el('button', { type: 'button', class: 'small', testid: 'held-release', dataset: { person: heldName(h) }, onclick: () => releaseHeld(d, heldName(h)) }, 'Release…'))))),
-      el('td', { class: 'actions' },
-        el('button', { type: 'button', class: 'secondary', testid: 'door-unlock', onclick: () => unlockDoor(d) }, 'Unlock once…')));
-  }));
+  const seen = new Set();
+  reconcile($('door-rows'), state.doors.map((d) => cachedNode(state.doorRows, seen, String(d.id), d, () => doorRow(d))));
+  dropUnseen(state.doorRows, seen);
+}
+
+function doorRow(d) {
+  const held = Array.isArray(d.held) ? d.held : [];
+  const stateText = String(d.state ?? '');
+  const alarmState = /forced|held/i.test(stateText);
+  return el('tr', { testid: 'door-row', dataset: { doorId: d.id, locked: d.locked ? 'true' : 'false', lockdown: d.lockdown ? 'true' : 'false' } },
+    el('th', { scope: 'row' }, d.name && d.name !== d.id ? `${d.name} ` : '', el('span', { class: d.name && d.name !== d.id ? 'muted' : '' }, d.id),
+      d.outer && d.inner ? el('div', { class: 'muted small-text' }, `${d.outer} → ${d.inner}`) : null),
+    el('td', { testid: 'door-state', class: alarmState ? 'bad' : '' }, stateText.replace(/_/g, ' ')),
+    el('td', { testid: 'door-lock' },
+      el('span', { class: d.locked ? 'pill ok' : 'pill warn' }, d.locked ? 'locked' : 'unlocked'),
+      d.lockdown ? el('span', { class: 'pill bad', testid: 'door-lockdown' }, 'LOCKDOWN') : null,
+      d.fire_release ? el('span', { class: 'pill bad' }, 'FIRE RELEASE') : null),
+    el('td', { testid: 'door-held' }, held.length === 0 ? el('span', { class: 'muted' }, 'none') : el('ul', { class: 'plain' },
+      held.map((h) => el('li', {}, el('strong', {}, heldName(h)), ' ',
+        el('button', { type: 'button', class: 'small', testid: 'held-release', dataset: { person: heldName(h) }, onclick: () => releaseHeld(d, heldName(h)) }, 'Release…'))))),
+    el('td', { class: 'actions' },
+      el('button', { type: 'button', class: 'secondary', testid: 'door-unlock', onclick: () => unlockDoor(d) }, 'Unlock once…')));
 }
 
 function unlockDoor(d) {
@@ -586,9 +778,9 @@ function lockdown(lift) {
   });
 }
 
-async function loadOccupancy() {
+async function loadOccupancy(opts = {}) {
   const gen = state.generation;
-  const body = await attempt(() => api('GET', '/occupancy'), 'Loading the muster list');
+  const body = await attempt(() => api('GET', '/occupancy', undefined, opts), 'Loading the muster list');
   if (!body || gen !== state.generation) return;
   state.zones = listFrom(body, 'zones');
   const outside = Array.isArray(body.outside) ? body.outside : [];
@@ -615,36 +807,70 @@ function renderOccupancy(outside, unknown) {
     sel.value = state.zones.some((z) => z.id === chosen) ? chosen : '';
     sel.dataset.zones = ids;
   }
-  const blocks = state.zones.map((z) => {
-    const people = Array.isArray(z.people) ? z.people : [];
-    // `occupancy` counts the zone with its sub-zones (what max_occupancy limits); the list names
-    // only those directly in this zone.
-    const total = typeof z.occupancy === 'number' && z.occupancy !== people.length
-      ? ` · ${z.occupancy} with sub-zones` : '';
-    const max = typeof z.max === 'number' && z.max > 0 ? ` (max ${z.max})` : '';
-    return el('section', { class: 'zone', testid: 'muster-zone', dataset: { zoneId: z.id } },
-      el('h3', {}, z.name && z.name !== z.id ? `${z.name} ` : '', el('span', { class: 'zone-id' }, z.id), ' ',
-        el('span', { class: 'count', testid: 'muster-count' }, `${people.length} ${people.length === 1 ? 'person' : 'people'}${total}${max}`)),
-      people.length ? el('ul', { class: 'people' }, people.map(personLine)) : el('p', { class: 'muted' }, 'nobody'));
-  });
+  // Occupancy hints follow every granted entry: only the sections of zones whose people changed
+  // are rebuilt.
+  const seen = new Set();
+  const blocks = state.zones.map((z) => cachedNode(state.musterBlocks, seen, `zone:${z.id}`, z, () => musterZone(z)));
   // After a fire alarm nobody's location is known: they are listed apart, first, for the roll call.
   if (unknown.length) {
-    blocks.unshift(el('section', { class: 'zone unknown', testid: 'muster-zone', dataset: { zoneId: '' } },
+    blocks.unshift(cachedNode(state.musterBlocks, seen, 'unknown', unknown, () => el('section', { class: 'zone unknown', testid: 'muster-zone', dataset: { zoneId: '' } },
       el('h3', {}, 'Location unknown ', el('span', { class: 'count' }, `${unknown.length}`)),
-      el('ul', { class: 'people' }, unknown.map(personLine))));
+      el('ul', { class: 'people' }, unknown.map(personLine)))));
   }
   if (outside.length) {
-    blocks.push(el('section', { class: 'zone', testid: 'muster-zone', dataset: { zoneId: 'outside' } },
+    blocks.push(cachedNode(state.musterBlocks, seen, 'outside', outside, () => el('section', { class: 'zone', testid: 'muster-zone', dataset: { zoneId: 'outside' } },
       el('h3', {}, 'Outside (left the building) ', el('span', { class: 'count' }, `${outside.length}`)),
-      el('ul', { class: 'people' }, outside.map(personLine))));
+      el('ul', { class: 'people' }, outside.map(personLine)))));
   }
-  $('muster-zones').replaceChildren(...blocks);
+  dropUnseen(state.musterBlocks, seen);
+  reconcile($('muster-zones'), blocks);
   $('muster-time').textContent = `as of ${fmtTime(Date.now())}`;
 }
 
-// Live updates: alarms are pushed; door and occupancy messages are hints to refetch.
-const refetchDoors = debounce(() => loadDoors(), 150);
-const refetchOccupancy = debounce(() => loadOccupancy(), 150);
+function musterZone(z) {
+  const people = Array.isArray(z.people) ? z.people : [];
+  // `occupancy` counts the zone with its sub-zones (what max_occupancy limits); the list names
+  // only those directly in this zone.
+  const total = typeof z.occupancy === 'number' && z.occupancy !== people.length
+    ? ` · ${z.occupancy} with sub-zones` : '';
+  const max = typeof z.max === 'number' && z.max > 0 ? ` (max ${z.max})` : '';
+  return el('section', { class: 'zone', testid: 'muster-zone', dataset: { zoneId: z.id } },
+    el('h3', {}, z.name && z.name !== z.id ? `${z.name} ` : '', el('span', { class: 'zone-id' }, z.id), ' ',
+      el('span', { class: 'count', testid: 'muster-count' }, `${people.length} ${people.length === 1 ? 'person' : 'people'}${total}${max}`)),
+    people.length ? el('ul', { class: 'people' }, people.map(personLine)) : el('p', { class: 'muted' }, 'nobody'));
+}
+
+/**
+ * fn, but never twice at once: a call while one runs is folded into a single rerun after it, so a
+ * burst of hints costs at most one request in flight and one waiting.
+ */
+function serialized(fn) {
+  let running = false;
+  let again = false;
+  const run = async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        await fn();
+      } while (again);
+    } finally {
+      running = false;
+    }
+  };
+  return run;
+}
+
+// Live updates: alarms are pushed; door and occupancy messages are hints to refetch. These
+// refetches are the page's own doing, not the operator's: they are background requests.
+const BACKGROUND = { background: true };
+const refetchDoors = debounce(serialized(() => loadDoors(BACKGROUND)), 150);
+const refetchOccupancy = debounce(serialized(() => loadOccupancy(BACKGROUND)), 150);
+const refetchAlarms = serialized(() => loadAlarms(BACKGROUND));
 
 /** Shows the state of the live connection; `warn` adds the banner that alarms may be missed. */
 function setLive(on, text, warn = false) {
@@ -688,8 +914,23 @@ function openLive() {
     state.ws = null;
     if (gen !== state.generation || !state.session) return;
     setLive(false, 'reconnecting…', true);
-    scheduleReconnect(gen);
+    onLiveClosed(gen);
   });
+}
+
+/**
+ * The server closes the live socket when the session ends (logout elsewhere, operator disabled,
+ * idle or absolute timeout) as well as when it restarts or drops a client that fell behind. The page
+ * asks for its session at once, so a guard is not left looking at a screen that no longer updates:
+ * a 401 returns to the login saying why (api() does that); otherwise it reconnects with backoff.
+ */
+async function onLiveClosed(gen) {
+  try {
+    await api('GET', '/session', undefined, BACKGROUND);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) return;
+  }
+  if (gen === state.generation && state.session) scheduleReconnect(gen);
 }
 
 function scheduleReconnect(gen) {
@@ -700,7 +941,7 @@ function scheduleReconnect(gen) {
     if (gen !== state.generation || !state.session) return;
     // A closed socket may mean an expired session: asking ends it cleanly (401 -> login).
     try {
-      await api('GET', '/session');
+      await api('GET', '/session', undefined, BACKGROUND);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) return;
       scheduleReconnect(gen);
@@ -708,7 +949,7 @@ function scheduleReconnect(gen) {
     }
     openLive();
     // Anything pushed while disconnected is lost: refetch the whole picture.
-    await Promise.all([loadAlarms(), loadDoors(), loadOccupancy()]);
+    await Promise.all([loadAlarms(BACKGROUND), loadDoors(BACKGROUND), loadOccupancy(BACKGROUND)]);
   }, delay);
 }
 
@@ -728,8 +969,7 @@ function onLiveMessage(m) {
       if (!m.alarm) return;
       const id = String(m.alarm.id);
       const known = state.alarms.has(id);
-      state.alarms.set(id, { ...(state.alarms.get(id) ?? {}), ...m.alarm });
-      renderAlarms(known ? null : id);
+      putAlarm(id, { ...(state.alarms.get(id) ?? {}), ...m.alarm }, !known);
       if (!known && !m.alarm.acknowledged) {
         beep(m.alarm.severity);
         updateReminder();
@@ -740,11 +980,10 @@ function onLiveMessage(m) {
       const id = String(m.id ?? m.alarm?.id);
       const cur = state.alarms.get(id);
       if (!cur) {
-        loadAlarms();
+        refetchAlarms();
         return;
       }
-      state.alarms.set(id, { ...cur, ...(m.alarm ?? {}), acknowledged: true, ack_by: m.ack_by ?? m.alarm?.ack_by ?? cur.ack_by, ack_note: m.ack_note ?? m.note ?? m.alarm?.ack_note ?? cur.ack_note });
-      renderAlarms();
+      putAlarm(id, { ...cur, ...(m.alarm ?? {}), acknowledged: true, ack_by: m.ack_by ?? m.alarm?.ack_by ?? cur.ack_by, ack_note: m.ack_note ?? m.note ?? m.alarm?.ack_note ?? cur.ack_note });
       updateReminder();
       break;
     }
@@ -792,8 +1031,7 @@ function setSound(on) {
 
 /** While a critical alarm is unacknowledged and sound is on, repeat the tone every 30 s. */
 function updateReminder() {
-  const pending = [...state.alarms.values()].some((a) => !a.acknowledged && a.severity === 'critical');
-  if (state.sound.on && pending) {
+  if (state.sound.on && alarmView.critical > 0) {
     if (!state.sound.reminder) state.sound.reminder = setInterval(() => beep('critical'), 30000);
   } else {
     stopReminder();

@@ -39,6 +39,15 @@ std::string str(const json& j, const char* key, const std::string& fallback = {}
   return it->get<std::string>();
 }
 
+/// A boolean member: `fallback` if absent, nullopt if present but not a boolean (a client's
+/// "yes" is an error to report, not a value to guess).
+std::optional<bool> flag(const json& j, const char* key, bool fallback) {
+  const auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  if (!it->is_boolean()) return std::nullopt;
+  return it->get<bool>();
+}
+
 Operator peer_operator(int fd) {
   ucred cred{};
   socklen_t len = sizeof cred;
@@ -106,7 +115,8 @@ class ControlServer::Session : public std::enable_shared_from_this<ControlServer
     });
   }
   void reply(const json& response, bool close_after) {
-    out_ = response.dump() + "\n";
+    // Replies echo client text (names, ids), possibly cut inside a UTF-8 sequence: never throw.
+    out_ = response.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     timer_.expires_after(std::chrono::seconds(10));
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (!ec) self->socket_.close();
@@ -360,12 +370,13 @@ void ControlServer::handle(const json& request, const Operator& peer, Reply repl
         kind = core::credential_from_string(k);
         if (!kind) return reply(error("kind must be uid or desfire"));
       }
-      const bool failed = request.value("auth_failed", false);
+      const auto failed = flag(request, "auth_failed", false);
+      if (!failed) return reply(error("auth_failed must be true or false"));
       const std::string door = str(request, "door");
       // A tap the reader dropped is an error; one that reached the engine is answered with its
       // decision (or, if the engine waits for a gate or a second person, with none yet).
       return result(controller_.sim_tap(
-          str(request, "who"), door, *d, kind, failed, [this, reply, door](const CommitReport& report) {
+          str(request, "who"), door, *d, kind, *failed, [this, reply, door](const CommitReport& report) {
             if (!report.observed) return reply(error("the reader did not read the tap (it went offline or stopped)"));
             json answer = commit_answer(report, controller_.engine().policy());
             if (answer["decision"].is_null()) {
@@ -396,13 +407,20 @@ void ControlServer::handle(const json& request, const Operator& peer, Reply repl
       return result(controller_.sim_door(str(request, "door"), s == "open", after_commit()));
     }
     if (cmd == "sim.rex") return result(controller_.sim_rex(str(request, "door"), after_commit()));
-    if (cmd == "sim.fire") return result(controller_.sim_fire(request.value("on", false), after_commit()));
+    if (cmd == "sim.fire") {
+      const auto on = flag(request, "on", false);
+      if (!on) return reply(error("on must be true or false"));
+      return result(controller_.sim_fire(*on, after_commit()));
+    }
     if (cmd == "sim.tamper") {
-      return result(controller_.sim_tamper(str(request, "id"), request.value("on", true), after_commit()));
+      const auto on = flag(request, "on", true);
+      if (!on) return reply(error("on must be true or false"));
+      return result(controller_.sim_tamper(str(request, "id"), *on, after_commit()));
     }
     if (cmd == "sim.reader") {
-      return result(
-          controller_.sim_reader_online(str(request, "reader"), request.value("online", true), after_commit()));
+      const auto online = flag(request, "online", true);
+      if (!online) return reply(error("online must be true or false"));
+      return result(controller_.sim_reader_online(str(request, "reader"), *online, after_commit()));
     }
   }
   return reply(error("unknown command '" + cmd + "'"));

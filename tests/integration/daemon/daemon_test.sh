@@ -282,6 +282,18 @@ if "$BUILD/zonegate" sim tap alice lobby in --socket "$RUN4/control.sock" >"$TMP
 else
   fail "zonegate sim tap --socket: $(cat "$TMP/tap4")"
 fi
+# Members of the wrong JSON type are refused with an error; the daemon keeps running.
+for req in '{"cmd":"sim.fire","on":"yes"}' '{"cmd":"sim.tamper","id":"cabinet-lid","on":1}' \
+  '{"cmd":"sim.reader","reader":"lobby:in","online":null}' \
+  '{"cmd":"sim.tap","who":"alice","door":"lobby","dir":"in","auth_failed":"no"}'; do
+  ans=$(ctl "$RUN4/control.sock" "$req" 2>&1)
+  if printf '%s' "$ans" | grep -q '"ok":false' && printf '%s' "$ans" | grep -q "must be true or false" &&
+    kill -0 "$PID" 2>/dev/null; then
+    pass "refused, daemon alive: $req"
+  else
+    fail "$req: $ans (daemon $(kill -0 "$PID" 2>/dev/null && echo alive || echo dead))"
+  fi
+done
 stop_daemon TERM
 [ "$RC" = 0 ] && pass "clean stop" || fail "stop with --control-socket: $RC"
 [ ! -e "$RUN4/control.sock" ] && pass "socket removed at stop" || fail "socket left behind at stop"

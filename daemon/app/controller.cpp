@@ -849,11 +849,19 @@ json Controller::status() const {
   const auto locked = engine_.lockdowns();
   for (std::size_t i = 0; i < p.zones.size(); ++i) {
     const auto z = static_cast<core::ZoneIdx>(i);
+    auto people = engine_.people_in(z);
+    // "people" stays a list of ids for existing readers; "since" maps each id whose arrival time
+    // is known to it.
+    json since = json::object();
+    for (const auto& id : people) {
+      if (const auto t = engine_.location_since(id)) since[id] = core::format_utc(*t);
+    }
     zones.push_back({{"id", p.zones[i].id},
                      {"occupancy", engine_.occupancy(z)},
                      {"max", p.zones[i].max_occupancy},
                      {"lockdown", std::find(locked.begin(), locked.end(), z) != locked.end()},
-                     {"people", engine_.people_in(z)}});
+                     {"people", std::move(people)},
+                     {"since", std::move(since)}});
   }
   json alarms = json::array();
   for (const auto& a : alarms_) {

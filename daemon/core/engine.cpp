@@ -53,6 +53,11 @@ Location Engine::location_of(std::string_view person) const {
   return Location{0, true};
 }
 
+std::optional<Instant> Engine::location_since(std::string_view person) const {
+  if (const PersonState* p = find_person(person)) return p->since;
+  return std::nullopt;
+}
+
 std::uint32_t Engine::occupancy(ZoneIdx zone) const { return zone < occupancy_.size() ? occupancy_[zone] : 0; }
 
 std::vector<std::string> Engine::people_in(ZoneIdx zone) const {
@@ -80,9 +85,12 @@ Engine::PersonState& Engine::person_entry(std::string_view person) {
   return it->second;
 }
 
-void Engine::place(std::string_view person, ZoneIdx zone) {
+void Engine::place(std::string_view person, ZoneIdx zone, std::optional<Instant> since) {
   if (zone >= occupancy_.size()) return;
   PersonState& st = person_entry(person);
+  // A passage into the zone they are in already (a soft anti-passback grant) is no move: the
+  // muster list keeps the time they really arrived.
+  if (!st.loc.known || st.loc.zone != zone || !st.since) st.since = since;
   if (st.loc.known) {
     for (ZoneIdx z = st.loc.zone; z != kNoIdx && z < occupancy_.size(); z = policy_->zones[z].parent) {
       if (occupancy_[z] > 0) --occupancy_[z];
@@ -92,9 +100,18 @@ void Engine::place(std::string_view person, ZoneIdx zone) {
   for (ZoneIdx z = zone; z != kNoIdx && z < occupancy_.size(); z = policy_->zones[z].parent) ++occupancy_[z];
 }
 
+void Engine::lose_location(PersonState& st, Instant now) {
+  if (!st.loc.known) return;
+  for (ZoneIdx z = st.loc.zone; z != kNoIdx && z < occupancy_.size(); z = policy_->zones[z].parent) {
+    if (occupancy_[z] > 0) --occupancy_[z];
+  }
+  st.loc.known = false;
+  st.since = now;
+}
+
 void Engine::move_person(const std::string& person, ZoneIdx to, Instant now, Effects& out) {
   const Location from = location_of(person);
-  place(person, to);
+  place(person, to, now);
   note(out, now, "moved", policy_->zones[to].id, person,
        from.known ? "from " + policy_->zones[from.zone].id : std::string("from unknown"));
 }
@@ -771,7 +788,10 @@ void Engine::on_fire(const FireInput& e, Instant now, Effects& out) {
       }
     }
     // Locations are unknown once doors stand open: nobody is counted where they may not be.
-    for (auto& [id, st] : people_) st.loc.known = false;
+    for (auto& [id, st] : people_) {
+      if (st.loc.known) st.since = now;
+      st.loc.known = false;
+    }
     std::fill(occupancy_.begin(), occupancy_.end(), 0U);
     for (std::size_t i = 0; i < doors_.size(); ++i) {
       if (!policy_->doors[i].fire_egress) continue;
@@ -904,21 +924,18 @@ void Engine::on_guard(const GuardCommand& e, Instant now, Effects& out) {
     case GuardAction::forgive: {
       if (!e.person) {
         // Without a person: everyone whose location is unknown or disputed starts afresh.
-        for (auto& [id, st] : people_) st.loc.known = false;
+        for (auto& [id, st] : people_) {
+          if (st.loc.known) st.since = now;
+          st.loc.known = false;
+        }
         std::fill(occupancy_.begin(), occupancy_.end(), 0U);
         note(out, now, "guard_forgive", "site", e.actor, e.note);
         return;
       }
       if (e.zone) {
-        place(*e.person, *e.zone);
+        place(*e.person, *e.zone, now);
       } else {
-        PersonState& st = person_entry(*e.person);
-        if (st.loc.known) {
-          for (ZoneIdx z = st.loc.zone; z != kNoIdx && z < occupancy_.size(); z = policy_->zones[z].parent) {
-            if (occupancy_[z] > 0) --occupancy_[z];
-          }
-        }
-        st.loc.known = false;
+        lose_location(person_entry(*e.person), now);
       }
       decide(out, now, next_request_++, *e.person, {}, kNoIdx, Direction::in, Verdict::grant, Reason::forgiven);
       note(out, now, "guard_forgive", subject, *e.person,
@@ -985,6 +1002,7 @@ void Engine::replace_policy(std::shared_ptr<const Policy> policy, Instant now, E
     if (auto j = neu.zone_index(old.zones[st.loc.zone].id)) {
       st.loc.zone = *j;
     } else {
+      if (st.loc.known) st.since = now;
       st.loc = Location{0, false};
     }
   }

@@ -63,8 +63,9 @@ class Engine {
   /// The earliest instant at which advance() would do something, if any.
   [[nodiscard]] std::optional<Instant> next_deadline() const;
 
-  /// Puts a person in a zone without a door passage (scenario set-up, restoring state).
-  void place(std::string_view person, ZoneIdx zone);
+  /// Puts a person in a zone without a door passage (scenario set-up, restoring state). `since`:
+  /// when they got there, if known (location_since()).
+  void place(std::string_view person, ZoneIdx zone, std::optional<Instant> since = std::nullopt);
   /// Swaps in a new policy (SIGHUP reload). Locations, door states and lockdowns carry over by
   /// id; pending requests are cancelled (denied) because their rules may have changed.
   void replace_policy(std::shared_ptr<const Policy> policy, Instant now, Effects& out);
@@ -81,6 +82,11 @@ class Engine {
   [[nodiscard]] std::shared_ptr<const Policy> policy_ptr() const { return policy_; }
   /// nullopt: never seen, so outside (the root zone).
   [[nodiscard]] Location location_of(std::string_view person) const;
+  /// When the person's location last changed — entering their zone, or becoming unknown (fire, a
+  /// guard's forgive) — as the time of the event that changed it. nullopt: never seen, or placed
+  /// without a time. A refused request changes nothing. Not kept across a daemon restart, which
+  /// starts everyone afresh outside.
+  [[nodiscard]] std::optional<Instant> location_since(std::string_view person) const;
   /// Known people in the zone or its sub-zones.
   [[nodiscard]] std::uint32_t occupancy(ZoneIdx zone) const;
   /// People located directly in `zone` (not sub-zones), sorted; people with an unknown location
@@ -130,6 +136,7 @@ class Engine {
   };
   struct PersonState {
     Location loc;
+    std::optional<Instant> since;    ///< when loc last changed (location_since())
     std::optional<DoorIdx> held_at;  ///< held after a gate alarm on exit
     Instant held_since{};
   };
@@ -170,6 +177,8 @@ class Engine {
   void note(Effects& out, Instant now, std::string kind, std::string subject, std::string person = {},
             std::string detail = {});
   void move_person(const std::string& person, ZoneIdx to, Instant now, Effects& out);
+  /// Marks the person's location unknown (uncounting them), since `now` if it was known.
+  void lose_location(PersonState& st, Instant now);
   bool zone_locked_down(ZoneIdx z) const;
   /// The person's state, created (located outside, counted there) if never seen.
   PersonState& person_entry(std::string_view person);

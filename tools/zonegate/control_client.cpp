@@ -286,7 +286,18 @@ void print_status(std::ostream& out, const json& s) {
     const std::string max = str(z, "max");
     out << "  " << std::left << std::setw(16) << str(z, "id") << str(z, "occupancy")
         << (max.empty() || max == "0" ? "" : "/" + max) << (flag(z, "lockdown") ? "  LOCKDOWN" : "");
-    const std::string people = join(z.value("people", json::array()));
+    // Each person with the time they entered, when the daemon knows it (not across a restart).
+    std::string people;
+    const json since = z.value("since", json::object());
+    for (const auto& p : z.value("people", json::array())) {
+      if (!p.is_string()) continue;
+      const std::string id = p.get<std::string>();
+      if (!people.empty()) people += ", ";
+      people += id;
+      if (const std::string at = since.is_object() ? str(since, id.c_str()) : std::string(); !at.empty()) {
+        people += " (since " + at + ")";
+      }
+    }
     if (!people.empty()) out << "  " << people;
     out << '\n';
   }

@@ -1975,3 +1975,109 @@ TEST_CASE("engine: place() and queries", "[engine][state]") {
   CHECK(r.engine.people_in(kOffice) == std::vector<std::string>{"emp", "op1"});
   CHECK(r.engine.occupancy(static_cast<ZoneIdx>(42)) == 0);
 }
+
+// =============================================================================================
+// Since when a person is where they are (the guard's muster list)
+// =============================================================================================
+
+TEST_CASE("engine: location_since is the instant the door opened on entry, not the badge time", "[engine][since]") {
+  Rig r;
+  CHECK_FALSE(r.engine.location_since("emp"));  // never seen
+  r.badge(kEmp, kLobby);
+  r.wait(3s);
+  CHECK_FALSE(r.engine.location_since("emp"));  // granted, not through yet
+  r.open(kLobby);
+  CHECK(r.where(kEmp).zone == kOffice);
+  CHECK(r.engine.location_since("emp") == kT0 + 3s);
+  // Time passing and the door closing change nothing.
+  r.close(kLobby);
+  r.wait(10min);
+  CHECK(r.engine.location_since("emp") == kT0 + 3s);
+}
+
+TEST_CASE("engine: location_since follows an exit and a move between zones", "[engine][since]") {
+  Rig r;
+  r.badge(kViewer, kLobby);
+  r.open(kLobby);
+  r.close(kLobby);
+  REQUIRE(r.engine.location_since("viewer") == kT0);
+
+  // office -> db-view through the gate: since is when the door opened after the clear.
+  r.wait(1min);
+  REQUIRE(outcome(r.badge(kViewer, kViewDoor), "viewer") == "pending screening");
+  r.wait(4s);
+  REQUIRE(outcome(r.clear(kViewGate), "viewer") == "grant ok");
+  r.wait(2s);
+  r.open(kViewDoor);
+  r.close(kViewDoor);
+  CHECK(r.where(kViewer).zone == kDbView);
+  CHECK(r.engine.location_since("viewer") == kT0 + 1min + 6s);
+
+  // Out again, to the office: the exit also sets it.
+  r.wait(1h);
+  REQUIRE(outcome(r.badge(kViewer, kViewDoor, Direction::out), "viewer") == "pending screening");
+  r.wait(2s);
+  REQUIRE(outcome(r.clear(kViewGate), "viewer") == "grant ok");
+  r.open(kViewDoor);
+  r.close(kViewDoor);
+  CHECK(r.where(kViewer).zone == kOffice);
+  CHECK(r.engine.location_since("viewer") == kT0 + 1h + 1min + 8s);
+
+  // And out of the building.
+  r.wait(5min);
+  REQUIRE(outcome(r.badge(kViewer, kLobby, Direction::out), "viewer") == "grant ok");
+  r.open(kLobby);
+  CHECK(r.where(kViewer).zone == kOutside);
+  CHECK(r.engine.location_since("viewer") == kT0 + 1h + 6min + 8s);
+}
+
+TEST_CASE("engine: a denied attempt or an unused grant does not change location_since", "[engine][since]") {
+  Rig r;
+  r.badge(kEmp2, kLobby);
+  r.open(kLobby);
+  r.close(kLobby);
+  REQUIRE(r.engine.location_since("emp2") == kT0);
+  r.wait(1h);
+  CHECK(outcome(r.badge(kEmp2, kViewDoor), "emp2") == "deny no_clearance");
+  CHECK(r.engine.location_since("emp2") == kT0);
+  // A hard anti-passback refusal: leaving db-view while in the office.
+  r.badge(kViewer, kLobby);
+  r.open(kLobby);
+  r.close(kLobby);
+  REQUIRE(r.engine.location_since("viewer") == kT0 + 1h);
+  r.wait(1min);
+  CHECK(outcome(r.badge(kViewer, kViewDoor, Direction::out), "viewer") == "deny anti_passback");
+  CHECK(r.where(kViewer).zone == kOffice);
+  CHECK(r.engine.location_since("viewer") == kT0 + 1h);
+  // Granted out but never opened: the grant expires, the person stays.
+  REQUIRE(outcome(r.badge(kEmp2, kLobby, Direction::out), "emp2") == "grant ok");
+  r.wait(1min);
+  CHECK(r.where(kEmp2).zone == kOffice);
+  CHECK(r.engine.location_since("emp2") == kT0);
+}
+
+TEST_CASE("engine: location_since marks when a location became unknown, and a forgive into a zone", "[engine][since]") {
+  Rig r;
+  r.badge(kEmp, kLobby);
+  r.open(kLobby);
+  r.close(kLobby);
+  r.wait(2h);
+  r.fire(true);
+  CHECK_FALSE(r.where(kEmp).known);
+  CHECK(r.engine.location_since("emp") == kT0 + 2h);
+  r.wait(30min);
+  r.fire(false);
+  CHECK(r.engine.location_since("emp") == kT0 + 2h);  // still unknown since the fire
+  r.wait(5min);
+  GuardCommand g = command(GuardAction::forgive);
+  g.person = "emp";
+  g.zone = kOffice;
+  r.guard(g);
+  CHECK(r.where(kEmp).known);
+  CHECK(r.engine.location_since("emp") == kT0 + 2h + 35min);
+  // Placing without a time (scenario set-up) leaves it unknown.
+  r.place(kEmp2, kOffice);
+  CHECK_FALSE(r.engine.location_since("emp2"));
+  r.engine.place("emp2", kDbView, kT0 + 1s);
+  CHECK(r.engine.location_since("emp2") == kT0 + 1s);
+}

@@ -195,7 +195,10 @@ json Console::occupancy() const {
     lo.limit = 1;
     std::string name;
     if (auto b = credentials_.list(lo); b && !b->empty()) name = b->front().name;
-    return json{{"person", id}, {"name", name}, {"since", nullptr}};
+    // Since when they are where they are listed (or unknown), for the guard's muster: from the
+    // event that moved them; null if not known (placed without a time, or before a restart).
+    const auto since = engine.location_since(id);
+    return json{{"person", id}, {"name", name}, {"since", since ? json(core::format_utc(*since)) : json(nullptr)}};
   };
   json zones = json::array();
   json outside = json::array();

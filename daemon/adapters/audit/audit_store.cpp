@@ -1573,6 +1573,50 @@ Result<std::uint64_t> AuditStore::export_jsonl(const Filter& filter, std::ostrea
   return n;
 }
 
+Result<std::vector<HourZoneCount>> AuditStore::count_grants_by_hour_zone(core::Instant from, core::Instant to) {
+  constexpr std::int64_t kHourMs = 3'600'000;
+  // Buckets are counted from the hour that holds `from`: time_ms - base is never negative there,
+  // so integer division is the floor.
+  const std::int64_t base = ms_of(std::chrono::floor<std::chrono::hours>(from));
+  // `verdict = 'grant'` drives the plan (the partial (verdict, time_ms) index: the time range is a
+  // range of that index); `+kind` keeps the kind check off every other index.
+  int rc = 0;
+  sql::Stmt st(impl_->db.get(),
+               "SELECT (time_ms - ?3) / 3600000 AS h, coalesce(zone, ''), count(*) FROM records "
+               "WHERE verdict = 'grant' AND time_ms >= ?1 AND time_ms < ?2 AND +kind = 'decision' "
+               "GROUP BY h, 2 ORDER BY h, 2",
+               &rc);
+  if (rc != SQLITE_OK) return impl_->sqlite_error(rc, "audit chart query");
+  st.bind_int64(1, ms_of(from));
+  st.bind_int64(2, ms_of(to));
+  st.bind_int64(3, base);
+  std::vector<HourZoneCount> out;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    out.push_back(HourZoneCount{core::Instant{core::Duration{base + st.int64(0) * kHourMs}}, std::string(st.text(1)),
+                                static_cast<std::uint64_t>(st.int64(2))});
+  }
+  if (rc != SQLITE_DONE) return impl_->sqlite_error(rc, "audit chart query");
+  return out;
+}
+
+Result<std::vector<ReasonCount>> AuditStore::count_denials_by_reason(core::Instant from, core::Instant to) {
+  int rc = 0;
+  sql::Stmt st(impl_->db.get(),
+               "SELECT coalesce(reason, ''), count(*) FROM records "
+               "WHERE verdict = 'deny' AND time_ms >= ?1 AND time_ms < ?2 AND +kind = 'decision' "
+               "GROUP BY 1 ORDER BY 1",
+               &rc);
+  if (rc != SQLITE_OK) return impl_->sqlite_error(rc, "audit chart query");
+  st.bind_int64(1, ms_of(from));
+  st.bind_int64(2, ms_of(to));
+  std::vector<ReasonCount> out;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    out.push_back(ReasonCount{std::string(st.text(0)), static_cast<std::uint64_t>(st.int64(1))});
+  }
+  if (rc != SQLITE_DONE) return impl_->sqlite_error(rc, "audit chart query");
+  return out;
+}
+
 Result<PurgeReport> AuditStore::purge_personal_data(core::Instant older_than, core::Instant now,
                                                     std::string_view actor) {
   try {

@@ -147,6 +147,19 @@ struct Page {
   std::optional<Cursor> after;  ///< keyset paging: rows strictly after this (time, seq)
 };
 
+/// Granted decisions of one zone in one hour (count_grants_by_hour_zone).
+struct HourZoneCount {
+  core::Instant hour;  ///< start of the hour (UTC)
+  std::string zone;    ///< zone id as recorded; empty for decisions without a zone
+  std::uint64_t count = 0;
+};
+
+/// Denied decisions with one reason (count_denials_by_reason).
+struct ReasonCount {
+  std::string reason;
+  std::uint64_t count = 0;
+};
+
 /// A signed statement "gateway G had record `seq` with hash `hash` at `at`".
 struct Checkpoint {
   Seq seq = 0;
@@ -242,6 +255,13 @@ class AuditStore {
   Result<std::uint64_t> export_csv(const Filter& filter, std::ostream& out);
   /// One JSON object per line. Returns the number of rows written.
   Result<std::uint64_t> export_jsonl(const Filter& filter, std::ostream& out);
+
+  /// Granted decisions in [from, to) counted per hour and zone, in (hour, zone) order; hours and
+  /// zones without any are absent. One GROUP BY over the (verdict, time) index: no row leaves SQLite.
+  Result<std::vector<HourZoneCount>> count_grants_by_hour_zone(core::Instant from, core::Instant to);
+  /// Denied decisions in [from, to) counted per reason, in reason order. One GROUP BY over the
+  /// (verdict, time) index.
+  Result<std::vector<ReasonCount>> count_denials_by_reason(core::Instant from, core::Instant to);
 
   /// Replaces person, badge and detail of every record older than `older_than` that names a person
   /// or badge by the tombstone, keeping the chain verifiable, and appends a `retention` record

@@ -196,7 +196,7 @@ class CredentialStore::Impl {
  public:
   sqlite3* db = nullptr;
   Stmt lookup, begin, commit, rollback, upsert_person, upsert_person_keep_name, import_badge, upstream_badge,
-      insert_badge, revoke, set_version;
+      insert_badge, revoke, set_version, set_validity, list_people;
 
   ~Impl() {
     // Statements first, then the connection.
@@ -211,6 +211,8 @@ class CredentialStore::Impl {
     insert_badge = Stmt();
     revoke = Stmt();
     set_version = Stmt();
+    set_validity = Stmt();
+    list_people = Stmt();
     sqlite3_close_v2(db);
   }
 
@@ -324,6 +326,15 @@ Result<std::unique_ptr<CredentialStore>> CredentialStore::open(const std::filesy
        "INSERT INTO badges(uid, person, kind, valid_from, valid_until, revoked, updated_at, version) "
        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
       {&impl->revoke, "UPDATE badges SET revoked = 1, updated_at = ?2, version = 0 WHERE uid = ?1"},
+      {&impl->set_validity,
+       "UPDATE badges SET valid_from = ?2, valid_until = ?3, updated_at = ?4, version = 0 WHERE uid = ?1"},
+      // valid_until is inclusive, as for the engine (core::Holder).
+      {&impl->list_people,
+       "SELECT p.id, p.name, p.roles, p.updated_at, p.version, "
+       "(SELECT count(*) FROM badges b WHERE b.person = p.id), "
+       "(SELECT count(*) FROM badges b WHERE b.person = p.id AND b.revoked = 0 "
+       "AND (b.valid_from IS NULL OR b.valid_from <= ?2) AND (b.valid_until IS NULL OR b.valid_until >= ?2)) "
+       "FROM people p WHERE p.id > ?1 ORDER BY p.id LIMIT ?3"},
       {&impl->set_version,
        "INSERT INTO meta(key, value) VALUES ('version', ?1) "
        "ON CONFLICT(key) DO UPDATE SET value = excluded.value"},
@@ -466,6 +477,59 @@ Result<std::vector<BadgeInfo>> CredentialStore::list(const ListOptions& o) {
     out.push_back(std::move(info));
   }
   if (rc != SQLITE_DONE) return impl_->sqlite_error(rc, "listing badges");
+  return out;
+}
+
+Result<Done> CredentialStore::set_badge_validity(std::string_view uid, std::optional<core::Instant> valid_from,
+                                                 std::optional<core::Instant> valid_until, core::Instant now) {
+  auto canonical = normalize_uid(uid);
+  if (!canonical) return Error{Errc::invalid_argument, "uid '" + std::string(uid) + "': expected 4 to 10 bytes in hex"};
+  if (valid_from && valid_until && *valid_until < *valid_from) {
+    return Error{Errc::invalid_argument, "valid_until precedes valid_from"};
+  }
+  Stmt& st = impl_->set_validity;
+  st.text(1, *canonical);
+  st.opt_time(2, valid_from);
+  st.opt_time(3, valid_until);
+  st.int64(4, ms_of(now));
+  const int rc = impl_->run(st);
+  if (rc != SQLITE_OK) return impl_->sqlite_error(rc, "setting the validity of badge " + *canonical);
+  if (sqlite3_changes(impl_->db) == 0) return Error{Errc::not_found, "badge " + *canonical + " is not enrolled"};
+  return Done{};
+}
+
+Result<std::vector<PersonInfo>> CredentialStore::list_people(std::string_view after_id, std::uint32_t limit,
+                                                             core::Instant now) {
+  if (limit < 1 || limit > 10000) return Error{Errc::invalid_argument, "limit must be 1 to 10000"};
+  // One range scan of the people primary key; each person's counts are a seek into badges_person
+  // (the total is answered by that index alone, the active count reads the person's badge rows),
+  // so a page costs the same at 2,000,000 badges as at 20.
+  Stmt& st = impl_->list_people;
+  Reset r(st);
+  st.text(1, after_id);
+  st.int64(2, ms_of(now));
+  st.int64(3, limit);
+  std::vector<PersonInfo> out;
+  int rc = 0;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    PersonInfo p;
+    p.person.id = st.col_text(0);
+    p.person.name = st.col_text(1);
+    const std::string_view roles = st.col_text(2);
+    std::size_t start = 0;
+    while (start < roles.size()) {
+      std::size_t end = roles.find(';', start);
+      if (end == std::string_view::npos) end = roles.size();
+      if (end > start) p.person.roles.emplace_back(roles.substr(start, end - start));
+      start = end + 1;
+    }
+    p.updated_at = instant_of(st.col_int(3));
+    p.version = st.col_int(4);
+    p.badges = static_cast<std::uint32_t>(st.col_int(5));
+    p.active_badges = static_cast<std::uint32_t>(st.col_int(6));
+    out.push_back(std::move(p));
+  }
+  if (rc != SQLITE_DONE) return impl_->sqlite_error(rc, "listing people");
   return out;
 }
 

@@ -82,6 +82,15 @@ struct Badge {
   std::int64_t version = 0;  ///< upstream batch version that last wrote it; 0 = a local change
 };
 
+/// A person as listed for administrators, with how many badges they hold.
+struct PersonInfo {
+  Person person;
+  core::Instant updated_at{};
+  std::int64_t version = 0;         ///< upstream batch version that last wrote it; 0 = a local change
+  std::uint32_t badges = 0;         ///< every badge of the person, revoked and expired included
+  std::uint32_t active_badges = 0;  ///< not revoked and valid at the `now` of the listing
+};
+
 /// A badge with its holder's name and roles.
 struct BadgeInfo {
   Badge badge;
@@ -142,6 +151,15 @@ class CredentialStore {
   /// Revokes a badge; not_found if unknown. Revoking twice is fine.
   Result<Done> revoke(std::string_view uid, core::Instant now);
   Result<std::vector<BadgeInfo>> list(const ListOptions& options = {});
+  /// Sets a badge's validity (both ends; nullopt = unbounded) in one statement. not_found if the
+  /// badge is unknown, invalid_argument if `valid_until` precedes `valid_from`. The holder, the kind
+  /// and a revocation are kept; the badge becomes a local change (version 0).
+  Result<Done> set_badge_validity(std::string_view uid, std::optional<core::Instant> valid_from,
+                                  std::optional<core::Instant> valid_until, core::Instant now);
+  /// People in id order after `after_id` (empty: from the first), at most `limit` (1 to 10000), with
+  /// their badge counts (`now` decides which are active). Keyset paging on the primary key: each
+  /// page costs the same however many people and badges there are.
+  Result<std::vector<PersonInfo>> list_people(std::string_view after_id, std::uint32_t limit, core::Instant now);
 
   /// Imports a badge CSV (format in credential_csv.hpp) in one transaction: every row is applied,
   /// or — if any row is bad (reported with its line) — none. Each row creates or updates its person

@@ -13,6 +13,7 @@
 
 #include "adapters/credentials/credential_csv.hpp"
 #include "adapters/web/charts.hpp"
+#include "adapters/web/spool_file.hpp"
 
 namespace zonegate::adapters::web {
 
@@ -201,6 +202,13 @@ std::string session_id_of(const Request& req) {
   return {};
 }
 
+/// True for a request the page made by itself (a background refetch), not the operator: it must not
+/// count as use of the session.
+bool background_request(const Request& req) {
+  const auto it = req.find("X-Zonegate-Background");
+  return it != req.end() && it->value() == "1";
+}
+
 std::string compact_utc(core::Instant t) {
   std::string s = core::format_utc(t);  // 2026-12-01T00:00:00.000Z
   std::string out;
@@ -255,7 +263,7 @@ struct Api::Ctx {
   std::string param;  ///< the {id} of the route, if any
   bool responded = false;
 
-  void send(Response res) {
+  void send(ApiResponse res) {
     if (responded) return;
     responded = true;
     respond(std::move(res));
@@ -313,6 +321,28 @@ Api::Api(boost::asio::io_context& io, ports::Clock& clock, SiteBackend& site, au
       revalidate_timer_(io),
       operator_worker_(std::make_unique<Worker>("zg-console-auth", options_.worker_queue)),
       audit_worker_(std::make_unique<Worker>("zg-console-audit", options_.worker_queue)) {
+  // A session that ends by itself (idle, 12 hours, evicted) closes its live socket like a logout
+  // does, and says so in the trail: otherwise an unattended console would keep showing alarms.
+  sessions_.set_end_observer([this](const Session& s, SessionEnd why) {
+    using std::chrono::duration_cast;
+    std::string detail;
+    switch (why) {
+      case SessionEnd::idle:
+        detail =
+            "idle for " + std::to_string(duration_cast<std::chrono::seconds>(sessions_.limits().idle).count()) + " s";
+        break;
+      case SessionEnd::absolute:
+        detail = "reached its end " +
+                 std::to_string(duration_cast<std::chrono::minutes>(sessions_.limits().absolute).count()) +
+                 " min after login";
+        break;
+      case SessionEnd::evicted:
+        detail = "evicted: the least recently used of too many sessions";
+        break;
+    }
+    audit_action("console:" + s.operator_name, "session_expired", detail);
+    end_sessions(s.id, {});
+  });
   revalidate_sessions();
 }
 
@@ -339,6 +369,9 @@ void Api::revalidate_sessions() {
   revalidate_timer_.expires_after(std::chrono::seconds(2));
   revalidate_timer_.async_wait([this, weak = std::weak_ptr<int>(alive_)](const boost::system::error_code& ec) {
     if (ec || !weak.lock()) return;
+    // Sessions that ran out are swept here, so that their live sockets close within one period
+    // even if no request comes (the end observer closes them and records the end).
+    sessions_.expire(clock_.now());
     if (sessions_.size() > 0) {
       run_operators([this](OperatorStore& store) {
         auto listed = std::make_shared<Result<std::vector<Operator>>>(store.list());
@@ -373,7 +406,7 @@ bool Api::run_operators(std::function<void(OperatorStore&)> job) {
   return operator_worker_->submit([this, job = std::move(job)] { job(*operators_); });
 }
 
-void Api::run_audit(const CtxPtr& ctx, std::function<Response(audit::AuditStore&)> job) {
+void Api::run_audit(const CtxPtr& ctx, std::function<ApiResponse(audit::AuditStore&)> job) {
   if (!options_.open_audit_reader) {
     ctx->send(job(audit_));
     return;
@@ -391,7 +424,7 @@ void Api::run_audit(const CtxPtr& ctx, std::function<Response(audit::AuditStore&
       post_back([ctx] { ctx->fail(500, "internal", "the audit trail cannot be opened for reading"); });
       return;
     }
-    auto res = std::make_shared<Response>(job(*audit_reader_));
+    auto res = std::make_shared<ApiResponse>(job(*audit_reader_));
     post_back([ctx, res] { ctx->send(std::move(*res)); });
   });
   if (!queued) ctx->fail(429, "busy", "too many audit requests at once; try again");
@@ -513,7 +546,9 @@ void Api::dispatch(const CtxPtr& ctx) {
   // Session, then CSRF, then role: an unauthenticated or forged request learns nothing more.
   const core::Instant now = clock_.now();
   const std::string cookie = session_id_of(ctx->req);
-  if (!cookie.empty()) ctx->session = sessions_.lookup(cookie, now);
+  if (!cookie.empty()) {
+    ctx->session = background_request(ctx->req) ? sessions_.peek(cookie, now) : sessions_.lookup(cookie, now);
+  }
   if (!ctx->session) {
     ctx->fail(http::status::unauthorized, "session_expired", "not logged in, or the session expired");
     return;
@@ -542,7 +577,7 @@ void Api::dispatch(const CtxPtr& ctx) {
   }
   for (const auto& [name, value] : ctx->query) {
     const bool known =
-        std::any_of(route->params.begin(), route->params.end(), [&](const char* p) { return name == p; });
+        std::any_of(route->params.begin(), route->params.end(), [&n = name](const char* p) { return n == p; });
     if (!known) {
       ctx->fail(http::status::bad_request, "unknown_parameter", "unknown query parameter '" + name.substr(0, 64) + "'");
       return;
@@ -599,7 +634,9 @@ void Api::session_route(const CtxPtr& ctx) {
   }
   const std::string id = session_id_of(ctx->req);
   std::optional<Session> s;
-  if (!id.empty()) s = sessions_.lookup(id, clock_.now());
+  if (!id.empty()) {
+    s = background_request(ctx->req) ? sessions_.peek(id, clock_.now()) : sessions_.lookup(id, clock_.now());
+  }
   if (!s) {
     ctx->fail(http::status::unauthorized, "session_expired", "not logged in, or the session expired");
     return;
@@ -902,20 +939,28 @@ void Api::export_audit(const CtxPtr& ctx) {
   const bool csv = fmt->second == "csv";
   const std::string filename = "zonegate-audit-" + compact_utc(clock_.now()) + (csv ? ".csv" : ".jsonl");
   const unsigned version = ctx->req.version();
-  run_audit(ctx, [filter = *filter, csv, filename, version](audit::AuditStore& store) {
-    std::ostringstream out;
-    auto n = csv ? store.export_csv(filter, out) : store.export_jsonl(filter, out);
+  run_audit(ctx, [filter = *filter, csv, filename, version](audit::AuditStore& store) -> ApiResponse {
     Request dummy;
     dummy.version(version);
-    if (!n) {
-      return Api::error_response(dummy, http::status::internal_server_error, "internal",
-                                 "export failed: " + n.error().message);
-    }
-    Response res{http::status::ok, version};
+    const auto failed = [&](const std::string& why) {
+      return Api::error_response(dummy, http::status::internal_server_error, "internal", "export failed: " + why);
+    };
+    // Never in memory: a trail of millions of records is hundreds of megabytes and the gateway
+    // idles at 16 MB. The store's own export code writes an unnamed file next to the trail (the
+    // state directory, which the daemon alone can read), and the server sends it from there.
+    auto spool = SpoolFile::create(store.database_path().parent_path());
+    if (!spool) return failed(spool.error().message);
+    auto n = csv ? store.export_csv(filter, (*spool)->out()) : store.export_jsonl(filter, (*spool)->out());
+    if (!n) return failed((*spool)->error().empty() ? n.error().message : "spool file: " + (*spool)->error());
+    auto file = (*spool)->release();
+    if (!file) return failed(file.error().message);
+    FileResponse res{http::status::ok, version};
     res.set(http::field::content_type, csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
     res.set(http::field::content_disposition, "attachment; filename=\"" + filename + "\"");
     res.set("X-Record-Count", std::to_string(*n));
-    res.body() = std::move(out).str();
+    boost::beast::error_code ec;
+    res.body().reset(std::move(*file), ec);
+    if (ec) return failed("spool file: " + ec.message());
     return res;
   });
 }
@@ -988,31 +1033,10 @@ Response svg_response(unsigned version, std::string svg) {
   return res;
 }
 
-/// Visits every decision with `verdict` in [from, to), page by page; false if it stopped at `max`.
-template <typename Visit>
-std::optional<std::string> scan_decisions(audit::AuditStore& store, const std::string& verdict, core::Instant from,
-                                          core::Instant to, std::uint64_t max, bool& truncated, Visit visit) {
-  audit::Filter f;
-  f.kind = "decision";
-  f.verdict = verdict;
-  f.from = from;
-  f.to = to;
-  audit::Page page;
-  page.limit = 5000;
-  std::uint64_t seen = 0;
-  truncated = false;
-  for (;;) {
-    auto rows = store.query(f, page);
-    if (!rows) return rows.error().message;
-    for (const auto& r : *rows) visit(r);
-    seen += rows->size();
-    if (rows->size() < page.limit) return std::nullopt;
-    if (seen >= max) {
-      truncated = true;
-      return std::nullopt;
-    }
-    page.after = audit::Cursor::after(rows->back());
-  }
+Response chart_query_failed(unsigned version, const std::string& message) {
+  Request dummy;
+  dummy.version(version);
+  return Api::error_response(dummy, http::status::internal_server_error, "internal", "audit query failed: " + message);
 }
 
 }  // namespace
@@ -1028,23 +1052,21 @@ void Api::entries_chart(const CtxPtr& ctx) {
   std::vector<std::string> zone_order;
   for (const auto& z : site_.policy().zones) zone_order.push_back(z.id);
   const unsigned version = ctx->req.version();
-  const std::uint64_t max = options_.chart_max_rows;
-  run_audit(ctx, [range = *range, zone_order, version, max](audit::AuditStore& store) {
+  // One aggregate query (at most hours x zones rows), on the worker: a month of a busy site is
+  // counted inside SQLite, no record is read out.
+  run_audit(ctx, [range = *range, zone_order, version](audit::AuditStore& store) {
     const auto [from, to] = range;
     const auto hours = static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::hours>(to - from).count());
+    auto counted = store.count_grants_by_hour_zone(from, to);
+    if (!counted) return chart_query_failed(version, counted.error().message);
     std::map<std::string, std::vector<std::uint64_t>> per_zone;
-    bool truncated = false;
-    const auto err = scan_decisions(store, "grant", from, to, max, truncated, [&](const audit::Row& r) {
-      const auto h = static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::hours>(r.at - from).count());
-      if (h >= hours) return;
-      auto& counts = per_zone[r.zone.empty() ? std::string("(none)") : r.zone];
+    for (const audit::HourZoneCount& c : *counted) {
+      if (c.hour < from) continue;
+      const auto h = static_cast<std::size_t>(std::chrono::duration_cast<std::chrono::hours>(c.hour - from).count());
+      if (h >= hours) continue;
+      auto& counts = per_zone[c.zone.empty() ? std::string("(none)") : c.zone];
       if (counts.empty()) counts.assign(hours, 0);
-      ++counts[h];
-    });
-    if (err) {
-      Request dummy;
-      dummy.version(version);
-      return Api::error_response(dummy, http::status::internal_server_error, "internal", "audit query failed: " + *err);
+      counts[h] += c.count;
     }
     std::vector<HourlySeries> series;
     for (const auto& id : zone_order) {
@@ -1054,11 +1076,9 @@ void Api::entries_chart(const CtxPtr& ctx) {
       }
     }
     for (auto& [id, counts] : per_zone) series.push_back({id, std::move(counts)});  // zones no longer configured
-    const std::string note =
-        truncated ? "incomplete: more than " + std::to_string(max) + " entries; choose a shorter period" : "";
     return svg_response(version, hourly_chart_svg("Entries per hour per zone, " + core::format_utc(from) + " to " +
                                                       core::format_utc(to),
-                                                  from, series, note));
+                                                  from, series));
   });
 }
 
@@ -1070,25 +1090,16 @@ void Api::denials_chart(const CtxPtr& ctx) {
     return;
   }
   const unsigned version = ctx->req.version();
-  const std::uint64_t max = options_.chart_max_rows;
-  run_audit(ctx, [range = *range, version, max](audit::AuditStore& store) {
+  run_audit(ctx, [range = *range, version](audit::AuditStore& store) {
     const auto [from, to] = range;
-    std::map<std::string, std::uint64_t> per_reason;
-    bool truncated = false;
-    const auto err =
-        scan_decisions(store, "deny", from, to, max, truncated, [&](const audit::Row& r) { ++per_reason[r.reason]; });
-    if (err) {
-      Request dummy;
-      dummy.version(version);
-      return Api::error_response(dummy, http::status::internal_server_error, "internal", "audit query failed: " + *err);
-    }
-    std::vector<std::pair<std::string, std::uint64_t>> bars(per_reason.begin(), per_reason.end());
+    auto counted = store.count_denials_by_reason(from, to);
+    if (!counted) return chart_query_failed(version, counted.error().message);
+    // Already one row per reason, in reason order: the stable sort keeps ties alphabetical.
+    std::vector<std::pair<std::string, std::uint64_t>> bars;
+    for (audit::ReasonCount& c : *counted) bars.emplace_back(std::move(c.reason), c.count);
     std::stable_sort(bars.begin(), bars.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-    const std::string note =
-        truncated ? "incomplete: more than " + std::to_string(max) + " denials; choose a shorter period" : "";
     return svg_response(
-        version,
-        bar_chart_svg("Denials by reason, " + core::format_utc(from) + " to " + core::format_utc(to), bars, note));
+        version, bar_chart_svg("Denials by reason, " + core::format_utc(from) + " to " + core::format_utc(to), bars));
   });
 }
 
@@ -1121,45 +1132,26 @@ void Api::get_people(const CtxPtr& ctx) {
   }
   const auto after_it = ctx->query.find("after");
   const std::string after = after_it == ctx->query.end() ? std::string() : after_it->second;
-  // The credential store lists badges, not people: gather the holders from the badge list (people
-  // without a badge do not appear). Bounded so that a huge store cannot stall the loop.
-  constexpr std::size_t kScanMax = 20000;
-  std::map<std::string, json> people;
-  credentials::ListOptions lo;
-  lo.limit = 1000;
-  std::size_t scanned = 0;
-  bool truncated = false;
-  for (;;) {
-    auto badges = credentials_.list(lo);
-    if (!badges) {
-      ctx->fail(http::status::internal_server_error, "internal", badges.error().message);
-      return;
-    }
-    for (const auto& b : *badges) {
-      if (b.badge.person <= after) continue;
-      auto& p = people[b.badge.person];
-      if (p.is_null()) p = json{{"id", b.badge.person}, {"name", b.name}, {"roles", b.roles}, {"badges", 0}};
-      p["badges"] = p["badges"].get<int>() + 1;
-    }
-    scanned += badges->size();
-    if (badges->size() < lo.limit) break;
-    if (scanned >= kScanMax) {
-      truncated = true;
-      break;
-    }
-    lo.after_uid = badges->back().badge.uid;
+  // A page of at most 501 people on the primary key, each with two index seeks for the counts:
+  // milliseconds at any store size, so it runs on the loop.
+  auto people = credentials_.list_people(after, *limit + 1, clock_.now());
+  if (!people) {
+    ctx->fail(http::status::internal_server_error, "internal", people.error().message);
+    return;
   }
   json out = json::array();
   json next = nullptr;
-  for (auto& [id, p] : people) {
-    if (out.size() == *limit) {
-      next = out.back()["id"];
-      break;
-    }
-    out.push_back(std::move(p));
+  for (std::size_t i = 0; i < people->size() && i < *limit; ++i) {
+    const credentials::PersonInfo& p = (*people)[i];
+    out.push_back(json{{"id", p.person.id},
+                       {"name", p.person.name},
+                       {"roles", p.person.roles},
+                       {"badges", p.badges},
+                       {"active_badges", p.active_badges},
+                       {"updated_at", core::format_utc(p.updated_at)}});
   }
-  ctx->send_json(http::status::ok,
-                 json{{"people", std::move(out)}, {"next", std::move(next)}, {"truncated", truncated}});
+  if (people->size() > *limit) next = (*people)[*limit - 1].person.id;
+  ctx->send_json(http::status::ok, json{{"people", std::move(out)}, {"next", std::move(next)}});
 }
 
 void Api::put_person(const CtxPtr& ctx) {
@@ -1339,28 +1331,12 @@ void Api::patch_badge(const CtxPtr& ctx) {
     ctx->fail(http::status::bad_request, "invalid_argument", "'valid_until' precedes 'valid_from'");
     return;
   }
-  // The store changes validity only through its importer (one row, one transaction; the holder's
-  // roles and name are kept, a revoked badge stays revoked).
-  std::string csv = std::string(credentials::kCsvHeader) + "\n";
-  std::string roles;
-  for (const auto& r : info->roles) roles += (roles.empty() ? "" : ";") + r;
-  audit::append_csv_field(csv, b.uid);
-  csv += ',';
-  audit::append_csv_field(csv, b.person);
-  csv += ',';
-  audit::append_csv_field(csv, roles);
-  csv += ',';
-  csv += core::to_string(b.kind);
-  csv += ',';
-  if (b.valid_from) csv += core::format_utc(*b.valid_from);
-  csv += ',';
-  if (b.valid_until) csv += core::format_utc(*b.valid_until);
-  csv += '\n';
-  std::istringstream in(csv);
-  const auto report = credentials_.import_csv(in, clock_.now());
-  if (!report.applied) {
-    ctx->fail(http::status::internal_server_error, "internal",
-              report.errors.empty() ? std::string("update failed") : report.errors.front().reason);
+  // An end left out of the body keeps its current value (read above); the store sets both in one
+  // statement and keeps the holder, the kind and a revocation.
+  auto done = credentials_.set_badge_validity(b.uid, b.valid_from, b.valid_until, clock_.now());
+  if (!done) {
+    ctx->fail(credential_status(done.error().code), std::string(credentials::to_string(done.error().code)),
+              done.error().message);
     return;
   }
   audit_action(ctx->actor, "badge_validity",
@@ -1477,7 +1453,9 @@ void Api::enable_operator(const CtxPtr& ctx) {
 std::variant<LiveClient, Response> Api::admit_live(const Request& request) {
   const std::string id = session_id_of(request);
   std::optional<Session> s;
-  if (!id.empty()) s = sessions_.lookup(id, clock_.now());
+  // Opening (or reopening, after a network blip) the live socket is the page's doing, not the
+  // operator's: it does not restart the idle timer.
+  if (!id.empty()) s = sessions_.peek(id, clock_.now());
   if (!s) return error_response(request, http::status::unauthorized, "session_expired", "not logged in");
   // Cross-site WebSocket hijacking: a foreign page can open a socket with the guard's cookie; only
   // the Origin tells. It must be present and be this server.

@@ -5,12 +5,13 @@
 /// live site (SiteBackend), the audit trail, the credential store and the operator store. No I/O of
 /// its own: the HTTPS server (https_server.hpp) feeds it parsed requests.
 ///
-/// Runs on the daemon's event loop. Slow work (scrypt, chain verification, exports, chart scans)
+/// Runs on the daemon's event loop. Slow work (scrypt, chain verification, exports, chart counts)
 /// runs on two worker threads and answers through the completion callback.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/beast/http/file_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
@@ -39,7 +40,12 @@ namespace zonegate::adapters::web {
 namespace http = boost::beast::http;
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
-using Respond = std::function<void(Response)>;
+/// A response whose body is a file: an audit export, spooled to an unnamed temporary file
+/// (spool_file.hpp) rather than held in memory. The server sends it piece by piece, each piece
+/// under the write timeout.
+using FileResponse = http::response<http::file_body>;
+using ApiResponse = std::variant<Response, FileResponse>;
+using Respond = std::function<void(ApiResponse)>;
 
 /// Beast (Boost 1.74) has its own string_view; the rest of the tree uses the standard one.
 inline std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
@@ -49,11 +55,11 @@ using AuditOpener = std::function<audit::Result<std::unique_ptr<audit::AuditStor
 
 struct ApiOptions {
   SessionLimits sessions;
-  /// Opens the audit trail read-only for the worker that verifies, exports and scans for charts;
+  /// Opens the audit trail read-only for the worker that verifies, exports and counts for charts;
   /// without it that work runs on the loop with the daemon's own handle.
   AuditOpener open_audit_reader;
-  std::size_t worker_queue = 16;          ///< jobs waiting per worker beyond this get 429
-  std::uint64_t chart_max_rows = 500000;  ///< a chart scans at most this many records
+  std::size_t worker_queue = 16;  ///< jobs waiting per worker beyond this get 429
+  /// The longest period a chart covers (its aggregate query reads the index range of the period).
   core::Duration chart_max_range = std::chrono::hours(24 * 31);
 };
 
@@ -79,11 +85,13 @@ class Api {
   void handle(Request request, const std::string& peer, Respond respond);
 
   /// Decides a WebSocket upgrade on /api/v1/live: the session cookie must name a live session and
-  /// the Origin must be this server's own. On refusal returns the response to send instead.
+  /// the Origin must be this server's own. On refusal returns the response to send instead. Does
+  /// not restart the session's idle timer (nor does a request with `X-Zonegate-Background: 1`).
   std::variant<LiveClient, Response> admit_live(const Request& request);
 
-  /// Called when sessions end: logout (the session id) or an operator disabled (empty id, the
-  /// operator's name). The server closes the matching live sockets.
+  /// Called when sessions end: logout, idle or absolute expiry, eviction (the session id) or an
+  /// operator disabled (empty id, the operator's name). The server closes the matching live
+  /// sockets. Expired sessions are swept every 2 s, so their sockets close within about that.
   void set_session_end_observer(std::function<void(const std::string& session_id, const std::string& name)> observer) {
     session_end_observer_ = std::move(observer);
   }
@@ -131,7 +139,7 @@ class Api {
 
   /// Runs `job` on the audit worker with its own reader (or inline with the daemon's handle when
   /// there is no reader) and responds with what it returns.
-  void run_audit(const CtxPtr& ctx, std::function<Response(audit::AuditStore&)> job);
+  void run_audit(const CtxPtr& ctx, std::function<ApiResponse(audit::AuditStore&)> job);
   /// Runs `job` on the operator worker, which alone uses the operator store, then `then` on the
   /// loop. False (nothing run) if the worker's queue is full.
   bool run_operators(std::function<void(OperatorStore&)> job);
@@ -141,8 +149,9 @@ class Api {
   void audit_action(const std::string& actor, const std::string& event, const std::string& detail,
                     const std::string& person = {}, const std::string& badge = {});
   void end_sessions(const std::string& session_id, const std::string& operator_name);
-  /// Every few seconds: ends the sessions of operators that were disabled, removed or given another
-  /// role outside the console (`zonegate operator …` edits the store from another process).
+  /// Every 2 s: sweeps expired sessions (closing their live sockets), and ends the sessions of
+  /// operators that were disabled, removed or given another role outside the console (`zonegate
+  /// operator …` edits the store from another process).
   void revalidate_sessions();
 
   boost::asio::io_context& io_;

@@ -13,6 +13,7 @@
 #include <deque>
 #include <list>
 #include <utility>
+#include <variant>
 
 #include "adapters/web/static_files.hpp"
 #include "adapters/web/tls.hpp"
@@ -34,7 +35,7 @@ constexpr const char* kServerName = "zonegated";
 
 }  // namespace
 
-void add_security_headers(Response& res, bool api) {
+void add_security_headers(http::response_header<>& res, bool api) {
   res.set(http::field::server, kServerName);
   res.set("Content-Security-Policy", kCsp);
   res.set(http::field::strict_transport_security, "max-age=31536000");
@@ -297,8 +298,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (api_) {
       // Requests on one connection are answered in order: no read until this one is answered.
-      state_->api.handle(std::move(req), peer_,
-                         [self = shared_from_this()](Response res) { self->send(std::move(res)); });
+      state_->api.handle(std::move(req), peer_, [self = shared_from_this()](ApiResponse res) {
+        std::visit([&self](auto& r) { self->send(std::move(r)); }, res);
+      });
       return;
     }
     serve_asset(req);
@@ -391,6 +393,57 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
   }
 
+  void send(FileResponse res) {
+    add_security_headers(res, api_);
+    res.keep_alive(keep_alive_ && !state_->stopped);
+    res.prepare_payload();  // Content-Length: the file's size
+    file_response_ = std::make_shared<FileResponse>(std::move(res));
+    file_sr_ = std::make_shared<http::response_serializer<http::file_body>>(*file_response_);
+    if (head_) {
+      beast::get_lowest_layer(stream_).expires_after(state_->limits.write_timeout);
+      file_sr_->split(true);
+      http::async_write_header(stream_, *file_sr_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        self->on_file_piece(ec);
+      });
+      return;
+    }
+    write_file_piece();
+  }
+
+  void write_file_piece() {
+    // The deadline covers one piece, not the whole body: an export of hundreds of megabytes takes
+    // as long as the client's link needs, but a client that stops reading is cut off after
+    // write_timeout (the stream closes the socket), and the file's descriptor goes with the session.
+    beast::get_lowest_layer(stream_).expires_after(state_->limits.write_timeout);
+    http::async_write_some(stream_, *file_sr_,
+                           [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_file_piece(ec); });
+  }
+
+  void on_file_piece(beast::error_code ec) {
+    if (ec) {
+      // Half a body cannot be taken back: the connection ends here.
+      release_file();
+      close_now();
+      return;
+    }
+    if (!head_ && !file_sr_->is_done()) {
+      write_file_piece();
+      return;
+    }
+    const bool keep = file_response_->keep_alive();
+    release_file();
+    if (!keep) {
+      do_close();
+      return;
+    }
+    do_read();
+  }
+
+  void release_file() {
+    file_sr_.reset();
+    file_response_.reset();
+  }
+
   void do_close() {
     beast::get_lowest_layer(stream_).expires_after(state_->limits.handshake_timeout);
     stream_.async_shutdown([self = shared_from_this()](beast::error_code) {
@@ -405,6 +458,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Response> response_;
+  std::shared_ptr<FileResponse> file_response_;  ///< an export being sent, its file open
+  std::shared_ptr<http::response_serializer<http::file_body>> file_sr_;
   std::string peer_;
   bool keep_alive_ = false;
   bool head_ = false;

@@ -46,6 +46,8 @@ struct ServerLimits {
   /// The whole of one request, from the start of the wait for it (keep-alive idle time included) to
   /// its last byte: a client that trickles bytes (slow loris) is cut off here.
   std::chrono::milliseconds request_timeout{std::chrono::seconds(20)};
+  /// Writing one response; a file response (an audit export) gets it afresh for every piece, so
+  /// that any size goes out to a client that keeps reading, and one that stops is cut off.
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
   /// A live client that sends nothing (not even a pong to our pings) for this long is closed.
   std::chrono::milliseconds live_idle_timeout{std::chrono::seconds(30)};
@@ -90,6 +92,6 @@ class HttpsServer {
 };
 
 /// Adds the headers every response carries (CSP, HSTS, nosniff, …; no-store under /api/).
-void add_security_headers(Response& res, bool api);
+void add_security_headers(http::response_header<>& res, bool api);
 
 }  // namespace zonegate::adapters::web

@@ -42,8 +42,29 @@ SessionTable::Key SessionTable::key_of(std::string_view id) {
   return {reinterpret_cast<const char*>(digest.data()), digest.size()};
 }
 
-bool SessionTable::expired(const Session& s, core::Instant now) const {
-  return now - s.last_seen >= limits_.idle || now - s.created_at >= limits_.absolute;
+std::string_view to_string(SessionEnd e) {
+  switch (e) {
+    case SessionEnd::idle:
+      return "idle";
+    case SessionEnd::absolute:
+      return "absolute";
+    case SessionEnd::evicted:
+      break;
+  }
+  return "evicted";
+}
+
+std::optional<SessionEnd> SessionTable::ended(const Session& s, core::Instant now) const {
+  // The absolute end first: a session past both ends was not merely left idle.
+  if (now - s.created_at >= limits_.absolute) return SessionEnd::absolute;
+  if (now - s.last_seen >= limits_.idle) return SessionEnd::idle;
+  return std::nullopt;
+}
+
+void SessionTable::notify(const std::vector<std::pair<Session, SessionEnd>>& ended_sessions) const {
+  // Called once the table is consistent again, never from inside an iteration over it.
+  if (!end_observer_) return;
+  for (const auto& [s, why] : ended_sessions) end_observer_(s, why);
 }
 
 Result<Session> SessionTable::create(std::string_view operator_name, Role role, core::Instant now) {
@@ -51,27 +72,37 @@ Result<Session> SessionTable::create(std::string_view operator_name, Role role, 
   auto csrf = new_token();
   if (!id || !csrf) return Error{Errc::crypto, "the random generator failed"};
   if (sessions_.size() >= limits_.max_sessions) expire(now);
+  std::vector<std::pair<Session, SessionEnd>> evicted;
   while (sessions_.size() >= limits_.max_sessions) {
     // Linear scan: at most max_sessions entries, and only when the table is full of live sessions.
     auto oldest = std::min_element(sessions_.begin(), sessions_.end(), [](const auto& a, const auto& b) {
       return a.second.last_seen < b.second.last_seen;
     });
+    evicted.emplace_back(std::move(oldest->second), SessionEnd::evicted);
     sessions_.erase(oldest);
   }
   Session s{*id, *csrf, std::string(operator_name), role, now, now};
   sessions_.emplace(key_of(s.id), s);
+  notify(evicted);
   return s;
 }
 
-std::optional<Session> SessionTable::lookup(std::string_view id, core::Instant now) {
+std::optional<Session> SessionTable::lookup(std::string_view id, core::Instant now) { return find(id, now, true); }
+
+std::optional<Session> SessionTable::peek(std::string_view id, core::Instant now) { return find(id, now, false); }
+
+std::optional<Session> SessionTable::find(std::string_view id, core::Instant now, bool refresh) {
   if (!token_shaped(id)) return std::nullopt;
   const auto it = sessions_.find(key_of(id));
   if (it == sessions_.end()) return std::nullopt;
-  if (expired(it->second, now)) {
+  if (const auto why = ended(it->second, now)) {
+    std::vector<std::pair<Session, SessionEnd>> gone;
+    gone.emplace_back(std::move(it->second), *why);
     sessions_.erase(it);
+    notify(gone);
     return std::nullopt;
   }
-  it->second.last_seen = std::max(it->second.last_seen, now);
+  if (refresh) it->second.last_seen = std::max(it->second.last_seen, now);
   return it->second;
 }
 
@@ -94,7 +125,14 @@ std::vector<std::string> SessionTable::drop_if(const std::function<bool(const Se
 }
 
 std::size_t SessionTable::expire(core::Instant now) {
-  return std::erase_if(sessions_, [&](const auto& kv) { return expired(kv.second, now); });
+  std::vector<std::pair<Session, SessionEnd>> gone;
+  std::erase_if(sessions_, [&](const auto& kv) {
+    const auto why = ended(kv.second, now);
+    if (why) gone.emplace_back(kv.second, *why);
+    return why.has_value();
+  });
+  notify(gone);
+  return gone.size();
 }
 
 bool SessionTable::check_csrf(const Session& session, std::string_view token) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "adapters/web/result.hpp"
@@ -32,6 +33,14 @@ struct SessionLimits {
   std::size_t max_sessions = 1000;                   ///< beyond this the least recently used is evicted
 };
 
+/// Why a session ended without a logout: what an audit record of the end says.
+enum class SessionEnd : std::uint8_t {
+  idle,      ///< no request that counts as use for SessionLimits::idle
+  absolute,  ///< SessionLimits::absolute after login
+  evicted,   ///< the table was full and this was the least recently used session
+};
+std::string_view to_string(SessionEnd e);  ///< "idle", "absolute", "evicted"
+
 struct Session {
   std::string id;          ///< 32 random bytes, base64url (43 characters): the cookie value
   std::string csrf_token;  ///< another 32 random bytes, base64url: required on every state change
@@ -43,7 +52,14 @@ struct Session {
 
 class SessionTable {
  public:
+  /// Told of every session the table ends by itself (expired or evicted), after it is removed,
+  /// so that whoever holds something of it (a live socket) can let go. Must not use the table.
+  using EndObserver = std::function<void(const Session&, SessionEnd)>;
+
   explicit SessionTable(SessionLimits limits = {});
+
+  /// Sets the observer of sessions that end by expiry or eviction (not by destroy/drop_if).
+  void set_end_observer(EndObserver observer) { end_observer_ = std::move(observer); }
 
   /// Starts a session (after a successful login). Expired sessions are dropped first; if the table
   /// is still full, the least recently used session is evicted. Error crypto if the random
@@ -51,14 +67,17 @@ class SessionTable {
   Result<Session> create(std::string_view operator_name, Role role, core::Instant now);
 
   /// The live session with this id, its idle timer restarted at `now`; nullopt (and the session
-  /// removed) if it is unknown, idle too long or past its absolute lifetime.
+  /// removed, the end observer told) if it is unknown, idle too long or past its absolute lifetime.
   std::optional<Session> lookup(std::string_view id, core::Instant now);
+  /// As lookup(), but the idle timer keeps running: for requests the operator did not make (a
+  /// page's background refresh), which must not keep an unattended console logged in.
+  std::optional<Session> peek(std::string_view id, core::Instant now);
 
   /// Ends a session (logout); false if there was none.
   bool destroy(std::string_view id);
   /// Ends every session of an operator (disabled, password or role changed); returns how many.
   std::size_t destroy_operator(std::string_view operator_name);
-  /// Drops expired sessions; returns how many.
+  /// Drops expired sessions (telling the end observer of each); returns how many.
   std::size_t expire(core::Instant now);
   /// Ends every session for which `stale` is true (e.g. its operator was disabled or given another
   /// role from the command line); returns the operator names whose sessions ended.
@@ -75,10 +94,13 @@ class SessionTable {
   /// timing depends on the bytes compared — never run on the secret itself.
   using Key = std::string;
   static Key key_of(std::string_view id);
-  [[nodiscard]] bool expired(const Session& s, core::Instant now) const;
+  [[nodiscard]] std::optional<SessionEnd> ended(const Session& s, core::Instant now) const;
+  std::optional<Session> find(std::string_view id, core::Instant now, bool refresh);
+  void notify(const std::vector<std::pair<Session, SessionEnd>>& ended_sessions) const;
 
   SessionLimits limits_;
   std::unordered_map<Key, Session> sessions_;
+  EndObserver end_observer_;
 };
 
 /// `zg_session=<id>; Path=/; Secure; HttpOnly; SameSite=Strict` — no Max-Age: the browser drops it

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <map>
 #include <sstream>
 
 #include "adapters/audit/audit_codec.hpp"
@@ -530,6 +531,84 @@ TEST_CASE("queries filter by person, zone, door, verdict, reason, kind, event an
   REQUIRE(third.ok());
   REQUIRE(third->size() == 7);
   CHECK((*third)[0].seq == (*all)[14].seq);
+}
+
+TEST_CASE("chart counts per hour and zone, and per denial reason, match the records", "[audit][query][charts]") {
+  TempDir dir;
+  const auto policy = test::sample_policy();
+  auto store = open_store(options_for(dir));
+  constexpr std::int64_t kHour = 3'600'000;
+  std::vector<core::Record> recs;
+  // Hour h of day 0, minute m: a spread of doors, directions and verdicts, plus records exactly on
+  // the range ends and outside them.
+  int n = 0;
+  for (int h = 0; h < 5; ++h) {
+    for (int m = 0; m < 60; m += 7) {
+      const bool deny = n % 4 == 3;
+      const auto reason = n % 8 == 3 ? core::Reason::no_clearance : core::Reason::outside_schedule;
+      recs.emplace_back(decision(day(0, h * kHour + m * 60'000LL), n % 2 == 0 ? "alice" : "bob",
+                                 static_cast<core::DoorIdx>(n % 3), deny ? core::Verdict::deny : core::Verdict::grant,
+                                 deny ? reason : core::Reason::ok,
+                                 n % 5 == 0 ? core::Direction::out : core::Direction::in));
+      ++n;
+    }
+  }
+  recs.emplace_back(decision(day(0, -1), "carol", 0, core::Verdict::grant, core::Reason::ok));             // before
+  recs.emplace_back(decision(day(0, 4 * kHour), "carol", 1, core::Verdict::deny, core::Reason::expired));  // at `to`
+  recs.emplace_back(core::Alarm{day(0, kHour), core::AlarmKind::tamper, core::Severity::critical, "cabinet", "", ""});
+  REQUIRE(store->append(recs, policy).ok());
+  const std::vector<Entry> notes{entry(day(0, 2 * kHour), "login", "console:x")};
+  REQUIRE(store->append_entries(notes).ok());
+
+  const core::Instant from = day(0);
+  const core::Instant to = day(0, 4 * kHour);
+  // What the rows themselves say, counted here one by one.
+  std::map<std::pair<core::Instant, std::string>, std::uint64_t> want_grants;
+  std::map<std::string, std::uint64_t> want_denials;
+  for (const Row& r : all_rows(*store)) {
+    if (r.kind != "decision" || r.at < from || r.at >= to) continue;
+    if (r.verdict == "grant") ++want_grants[{std::chrono::floor<std::chrono::hours>(r.at), r.zone}];
+    if (r.verdict == "deny") ++want_denials[r.reason];
+  }
+  REQUIRE(want_grants.size() > 4);  // several zones in several hours
+  REQUIRE(want_denials.size() == 2);
+
+  auto grants = store->count_grants_by_hour_zone(from, to);
+  REQUIRE(grants.ok());
+  std::map<std::pair<core::Instant, std::string>, std::uint64_t> got_grants;
+  for (const HourZoneCount& c : *grants) {
+    CHECK(got_grants.emplace(std::pair{c.hour, c.zone}, c.count).second);  // one row per hour and zone
+    CHECK(c.count > 0);
+  }
+  CHECK(got_grants == want_grants);
+  for (std::size_t i = 1; i < grants->size(); ++i) {
+    CHECK(std::pair((*grants)[i - 1].hour, (*grants)[i - 1].zone) < std::pair((*grants)[i].hour, (*grants)[i].zone));
+  }
+
+  auto denials = store->count_denials_by_reason(from, to);
+  REQUIRE(denials.ok());
+  std::map<std::string, std::uint64_t> got_denials;
+  for (const ReasonCount& c : *denials) got_denials[c.reason] = c.count;
+  CHECK(got_denials == want_denials);
+  CHECK(got_denials.count("expired") == 0);  // the denial at `to` is outside [from, to)
+
+  // A range that starts inside an hour counts from there; an empty range counts nothing.
+  auto part = store->count_grants_by_hour_zone(day(0, 30 * 60'000LL), day(0, kHour));
+  REQUIRE(part.ok());
+  std::uint64_t in_part = 0;
+  for (const HourZoneCount& c : *part) {
+    CHECK(c.hour == day(0));
+    in_part += c.count;
+  }
+  std::uint64_t want_part = 0;
+  for (const Row& r : all_rows(*store)) {
+    want_part += r.kind == "decision" && r.verdict == "grant" && r.at >= day(0, 30 * 60'000LL) && r.at < day(0, kHour);
+  }
+  CHECK(in_part == want_part);
+  CHECK(in_part > 0);
+  auto none = store->count_denials_by_reason(day(1), day(2));
+  REQUIRE(none.ok());
+  CHECK(none->empty());
 }
 
 TEST_CASE("CSV export follows RFC 4180 and JSON Lines escapes everything", "[audit][export]") {

@@ -3,7 +3,9 @@
 // import, and versioned upstream change batches.
 #include "adapters/credentials/credential_store.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <sstream>
 #include <streambuf>
 
@@ -381,6 +383,132 @@ TEST_CASE("badges are listed in uid order with keyset paging", "[credentials]") 
   auto l = store->list(p2);
   REQUIRE(l.ok());
   CHECK(l->size() == 5);
+}
+
+TEST_CASE("people are listed in id order with keyset paging, badgeless ones too, with badge counts",
+          "[credentials][people]") {
+  TempDir dir;
+  auto store = open_store(dir);
+  REQUIRE(store->put_person(Person{"ana", "Ana A.", {"employee", "dba"}}, day(0)).ok());
+  REQUIRE(store->put_person(Person{"bo", "", {}}, day(1)).ok());  // no badge at all
+  REQUIRE(store->put_person(Person{"cy", "Cy", {"employee"}}, day(2)).ok());
+  const auto badge = [&](const char* uid, const char* person, std::optional<core::Instant> from,
+                         std::optional<core::Instant> until) {
+    Badge b;
+    b.uid = uid;
+    b.person = person;
+    b.valid_from = from;
+    b.valid_until = until;
+    REQUIRE(store->add(b, day(0)).ok());
+  };
+  badge("0A000001", "ana", std::nullopt, std::nullopt);  // active
+  badge("0A000002", "ana", std::nullopt, day(10));       // active until day 10 (inclusive)
+  badge("0A000003", "ana", day(20), std::nullopt);       // not yet valid
+  badge("0A000004", "ana", std::nullopt, std::nullopt);  // revoked below
+  badge("0C000001", "cy", std::nullopt, day(4));         // expired by day 5
+  REQUIRE(store->revoke("0A000004", day(1)).ok());
+
+  auto all = store->list_people("", 100, day(5));
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 3);
+  const PersonInfo& ana = (*all)[0];
+  CHECK(ana.person.id == "ana");
+  CHECK(ana.person.name == "Ana A.");
+  CHECK(ana.person.roles == std::vector<std::string>{"employee", "dba"});
+  CHECK(ana.updated_at == day(0));
+  CHECK(ana.badges == 4);
+  CHECK(ana.active_badges == 2);
+  CHECK((*all)[1].person.id == "bo");
+  CHECK((*all)[1].badges == 0);
+  CHECK((*all)[1].active_badges == 0);
+  CHECK((*all)[1].person.roles.empty());
+  CHECK((*all)[2].person.id == "cy");
+  CHECK((*all)[2].badges == 1);
+  CHECK((*all)[2].active_badges == 0);
+  // Validity ends are inclusive; `now` decides.
+  CHECK((*store->list_people("", 1, day(10)))[0].active_badges == 2);
+  CHECK((*store->list_people("", 1, day(10, 1)))[0].active_badges == 1);
+  CHECK((*store->list_people("", 1, day(20)))[0].active_badges == 2);
+
+  // Keyset paging over many people, most without badges.
+  for (int i = 0; i < 57; ++i) {
+    char id[16];
+    std::snprintf(id, sizeof id, "p%03d", i);
+    REQUIRE(store->put_person(Person{id, "", {}}, day(0)).ok());
+  }
+  std::vector<std::string> ids;
+  std::string after;
+  for (;;) {
+    auto page = store->list_people(after, 10, day(5));
+    REQUIRE(page.ok());
+    REQUIRE(page->size() <= 10);
+    if (page->empty()) break;
+    for (const auto& p : *page) ids.push_back(p.person.id);
+    after = page->back().person.id;
+  }
+  CHECK(ids.size() == 60);
+  CHECK(std::is_sorted(ids.begin(), ids.end()));
+  CHECK(std::adjacent_find(ids.begin(), ids.end()) == ids.end());
+  auto rest = store->list_people("p050", 100, day(5));
+  REQUIRE(rest.ok());
+  CHECK(rest->size() == 6);  // p051 .. p056
+  CHECK(rest->front().person.id == "p051");
+
+  auto bad = store->list_people("", 0, day(5));
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == Errc::invalid_argument);
+}
+
+TEST_CASE("a badge's validity is set directly; holder, kind and revocation are kept", "[credentials]") {
+  TempDir dir;
+  const auto policy = test::sample_policy();
+  auto store = open_store(dir);
+  REQUIRE(store->put_person(Person{"ana", "Ana", {"employee"}}, day(0)).ok());
+  Badge b;
+  b.uid = "04A22BC1";
+  b.person = "ana";
+  b.kind = core::CredentialKind::desfire;
+  b.valid_until = day(30);
+  REQUIRE(store->add(b, day(0)).ok());
+
+  REQUIRE(store->set_badge_validity("04:a2:2b:c1", day(1), day(60), day(2)).ok());
+  auto info = store->find("04A22BC1");
+  REQUIRE(info);
+  CHECK(info->badge.valid_from == day(1));
+  CHECK(info->badge.valid_until == day(60));
+  CHECK(info->badge.person == "ana");
+  CHECK(info->badge.kind == core::CredentialKind::desfire);
+  CHECK(info->badge.updated_at == day(2));
+  CHECK(info->badge.version == 0);
+  CHECK(info->roles == std::vector<std::string>{"employee"});
+  auto h = store->lookup("04A22BC1", policy);
+  REQUIRE(h);
+  CHECK(h->valid_from == day(1));
+  CHECK(h->valid_until == day(60));
+
+  // Unbounded both ways; a revoked badge stays revoked.
+  REQUIRE(store->revoke("04A22BC1", day(3)).ok());
+  REQUIRE(store->set_badge_validity("04A22BC1", std::nullopt, std::nullopt, day(4)).ok());
+  info = store->find("04A22BC1");
+  REQUIRE(info);
+  CHECK_FALSE(info->badge.valid_from);
+  CHECK_FALSE(info->badge.valid_until);
+  CHECK(info->badge.revoked);
+
+  auto unknown = store->set_badge_validity("0BADBAD0", std::nullopt, day(1), day(4));
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().code == Errc::not_found);
+  auto reversed = store->set_badge_validity("04A22BC1", day(9), day(8), day(4));
+  REQUIRE_FALSE(reversed.ok());
+  CHECK(reversed.error().code == Errc::invalid_argument);
+  auto malformed = store->set_badge_validity("not hex", std::nullopt, std::nullopt, day(4));
+  REQUIRE_FALSE(malformed.ok());
+  CHECK(malformed.error().code == Errc::invalid_argument);
+  // Refusals changed nothing; an equal start and end (one instant) is allowed.
+  info = store->find("04A22BC1");
+  REQUIRE(info);
+  CHECK_FALSE(info->badge.valid_until);
+  CHECK(store->set_badge_validity("04A22BC1", day(9), day(9), day(5)).ok());
 }
 
 }  // namespace

@@ -431,3 +431,187 @@ TEST_CASE("an operator disabled or given another role by the CLI loses the conso
   REQUIRE(auditor.login("auditor1").result() == http::status::ok);
   CHECK(auditor.get("/api/v1/alarms").result() == http::status::ok);
 }
+
+TEST_CASE("people are listed from the people table: badgeless ones too, paged by id, with badge counts",
+          "[web][api][people]") {
+  Server server;
+  Client admin(server);
+  REQUIRE(admin.login("admin1").result() == http::status::ok);
+  const std::string role = server.cfg.policy->roles.front().id;
+  for (const char* id : {"dora", "ana", "cy", "bo"}) {
+    REQUIRE(admin
+                .act(http::verb::post, "/api/v1/people",
+                     {{"id", id}, {"name", std::string("Name ") + id}, {"roles", {role}}})
+                .result() == http::status::ok);
+  }
+  // Only ana holds badges: one active, one revoked.
+  REQUIRE(admin.act(http::verb::post, "/api/v1/badges", {{"uid", "0A000001"}, {"person", "ana"}}).result() ==
+          http::status::ok);
+  REQUIRE(admin.act(http::verb::post, "/api/v1/badges", {{"uid", "0A000002"}, {"person", "ana"}}).result() ==
+          http::status::ok);
+  REQUIRE(admin.act(http::verb::post, "/api/v1/badges/0A000002/revoke", {{"reason", "lost"}}).result() ==
+          http::status::ok);
+
+  const auto first = admin.get("/api/v1/people?limit=3");
+  REQUIRE(first.result() == http::status::ok);
+  const json page1 = body_json(first);
+  REQUIRE(page1["people"].size() == 3);
+  CHECK(page1["people"][0]["id"] == "ana");
+  CHECK(page1["people"][0]["name"] == "Name ana");
+  CHECK(page1["people"][0]["roles"] == json::array({role}));
+  CHECK(page1["people"][0]["badges"] == 2);
+  CHECK(page1["people"][0]["active_badges"] == 1);
+  CHECK(page1["people"][0]["updated_at"].is_string());
+  CHECK(page1["people"][1]["id"] == "bo");
+  CHECK(page1["people"][1]["badges"] == 0);  // no badge, still listed
+  CHECK(page1["people"][2]["id"] == "cy");
+  REQUIRE(page1["next"] == "cy");
+  const json page2 = body_json(admin.get("/api/v1/people?limit=3&after=cy"));
+  REQUIRE(page2["people"].size() == 1);
+  CHECK(page2["people"][0]["id"] == "dora");
+  CHECK(page2["next"].is_null());
+  CHECK(admin.get("/api/v1/people?limit=0").result() == http::status::bad_request);
+  CHECK(admin.get("/api/v1/people?limit=501").result() == http::status::bad_request);
+}
+
+TEST_CASE("PATCH of a badge's validity: one end or both, refusals change nothing, audited", "[web][api][people]") {
+  Server server;
+  Client admin(server);
+  REQUIRE(admin.login("admin1").result() == http::status::ok);
+  REQUIRE(admin.act(http::verb::post, "/api/v1/people", {{"id", "ana"}, {"name", "Ana"}}).result() == http::status::ok);
+  REQUIRE(
+      admin
+          .act(http::verb::post, "/api/v1/badges",
+               {{"uid", "04A22BC1"}, {"person", "ana"}, {"kind", "desfire"}, {"valid_from", "2026-12-01T00:00:00Z"}})
+          .result() == http::status::ok);
+
+  // Only the end is sent: the start is kept.
+  const auto end =
+      admin.act(http::verb::patch, "/api/v1/badges/04:a2:2b:c1", {{"valid_until", "2027-06-30T12:00:00Z"}});
+  REQUIRE(end.result() == http::status::ok);
+  CHECK(body_json(end)["valid_from"] == "2026-12-01T00:00:00.000Z");
+  CHECK(body_json(end)["valid_until"] == "2027-06-30T12:00:00.000Z");
+  CHECK(body_json(end)["kind"] == "desfire");
+  CHECK(body_json(end)["person"] == "ana");
+
+  // Refusals: unknown badge, end before start, nonsense — nothing changes, nothing is audited.
+  const auto unknown =
+      admin.act(http::verb::patch, "/api/v1/badges/0BADBAD0", {{"valid_until", "2027-01-01T00:00:00Z"}});
+  CHECK(unknown.result() == http::status::not_found);
+  CHECK(body_json(unknown)["error"] == "not_found");
+  const auto reversed =
+      admin.act(http::verb::patch, "/api/v1/badges/04A22BC1", {{"valid_from", "2027-07-01T00:00:00Z"}});
+  CHECK(reversed.result() == http::status::bad_request);
+  CHECK(admin.act(http::verb::patch, "/api/v1/badges/04A22BC1", {{"valid_until", 5}}).result() ==
+        http::status::bad_request);
+  CHECK(server.site->count_records("console:admin1", "badge_validity") == 1);
+  auto info = server.creds->find("04A22BC1");
+  REQUIRE(info);
+  CHECK(info->badge.valid_until == core::Instant{std::chrono::sys_days{std::chrono::year{2027} / 6 / 30}} + 12h);
+
+  // null clears an end; a revoked badge stays revoked.
+  REQUIRE(admin.act(http::verb::post, "/api/v1/badges/04A22BC1/revoke", {{"reason", "lost"}}).result() ==
+          http::status::ok);
+  const auto cleared = admin.act(http::verb::patch, "/api/v1/badges/04A22BC1", {{"valid_from", nullptr}});
+  REQUIRE(cleared.result() == http::status::ok);
+  CHECK(body_json(cleared)["valid_from"].is_null());
+  CHECK(body_json(cleared)["valid_until"] == "2027-06-30T12:00:00.000Z");
+  CHECK(body_json(cleared)["revoked"] == true);
+  CHECK(server.site->count_records("console:admin1", "badge_validity") == 2);
+}
+
+TEST_CASE("background requests do not keep a session alive; foreground ones do", "[web][api][sessions]") {
+  Server server;  // idle timeout 60 s
+  Client client(server);
+  REQUIRE(client.login("guard1").result() == http::status::ok);
+  const auto background = [&](const std::string& target) {
+    auto s = client.connect();
+    http::request<http::string_body> req{http::verb::get, target, 11};
+    req.set("X-Zonegate-Background", "1");
+    return client.send(*s, std::move(req));
+  };
+  server.clock.advance(40s);
+  CHECK(background("/api/v1/doors").result() == http::status::ok);  // authenticated …
+  server.clock.advance(15s);
+  CHECK(background("/api/v1/session").result() == http::status::ok);
+  server.clock.advance(4s);
+  CHECK(background("/api/v1/alarms").result() == http::status::ok);
+  server.clock.advance(2s);  // … but 61 s after the login, with only background requests since
+  const auto gone = background("/api/v1/alarms");
+  CHECK(gone.result() == http::status::unauthorized);
+  CHECK(body_json(gone)["error"] == "session_expired");
+  CHECK(client.get("/api/v1/alarms").result() == http::status::unauthorized);
+
+  // The same timeline with one foreground request in it keeps the session.
+  REQUIRE(client.login("guard1").result() == http::status::ok);
+  server.clock.advance(40s);
+  CHECK(client.get("/api/v1/doors").result() == http::status::ok);
+  server.clock.advance(40s);
+  CHECK(background("/api/v1/alarms").result() == http::status::ok);
+  server.clock.advance(19s);
+  CHECK(background("/api/v1/alarms").result() == http::status::ok);  // 59 s after the foreground one
+  server.clock.advance(2s);
+  CHECK(background("/api/v1/alarms").result() == http::status::unauthorized);
+  // Each expired session left one record naming the operator.
+  CHECK(server.site->count_records("console:guard1", "session_expired") == 2);
+}
+
+TEST_CASE("a live socket closes within seconds once its session idles out, and the end is audited",
+          "[web][api][sessions][live]") {
+  using Ws = websocket::stream<TlsStream>;
+  Server server;  // idle timeout 60 s
+  Client guard(server);
+  Client other(server);
+  REQUIRE(guard.login("guard1").result() == http::status::ok);
+  REQUIRE(other.login("guard1").result() == http::status::ok);
+  const auto open = [&](Client& c) {
+    auto tls = c.connect();
+    auto ws = std::make_unique<Ws>(std::move(*tls));
+    ws->set_option(websocket::stream_base::decorator([&c](websocket::request_type& req) {
+      req.set(http::field::cookie, c.cookie);
+      req.set(http::field::origin, "https://" + c.host());
+    }));
+    REQUIRE(!await(c.ioc(), [&](auto h) { ws->async_handshake(c.host(), "/api/v1/live", h); }));
+    beast::flat_buffer buf;
+    REQUIRE(!await(c.ioc(), [&](auto h) { ws->async_read(buf, h); }));  // hello
+    CHECK(beast::buffers_to_string(buf.data()).find("\"hello\"") != std::string::npos);
+    return ws;
+  };
+  auto ws = open(guard);
+  auto kept = open(other);
+
+  // 50 s on, `other` is used in the foreground, `guard` only in the background.
+  server.clock.advance(50s);
+  REQUIRE(other.get("/api/v1/alarms").result() == http::status::ok);
+  auto s = guard.connect();
+  http::request<http::string_body> req{http::verb::get, "/api/v1/doors", 11};
+  req.set("X-Zonegate-Background", "1");
+  REQUIRE(guard.send(*s, std::move(req)).result() == http::status::ok);
+  server.clock.advance(11s);  // guard's session: 61 s without use; other's: 11 s
+
+  // No request comes: the server's sweep (every 2 s) ends the session and closes the socket.
+  const auto t0 = std::chrono::steady_clock::now();
+  beast::flat_buffer buf;
+  const auto ec = await(
+      guard.ioc(), [&](auto h) { ws->async_read(buf, h); }, 6000ms);
+  CHECK(ec);
+  CHECK(ec != beast::error::timeout);
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  CHECK(guard.get("/api/v1/alarms").result() == http::status::unauthorized);
+  CHECK(server.site->count_records("console:guard1", "session_expired") == 1);
+  bool named = false;
+  for (const json& r : server.site->records()) {
+    if (r["event"] == "session_expired") named = r["actor"] == "console:guard1" && r["detail"] == "idle for 60 s";
+  }
+  CHECK(named);
+
+  // The other live socket is still open and still served.
+  std::size_t clients = 0;
+  server.on_loop([&] { clients = server.server->live_clients(); });
+  CHECK(clients == 1);
+  CHECK(other.get("/api/v1/alarms").result() == http::status::ok);
+  server.on_loop([&] { server.server->broadcast(json{{"type", "doors"}}, web::Action::view_doors); });
+  beast::flat_buffer msg;
+  REQUIRE(!await(other.ioc(), [&](auto h) { kept->async_read(msg, h); }));
+  CHECK(beast::buffers_to_string(msg.data()) == R"({"type":"doors"})");
+}

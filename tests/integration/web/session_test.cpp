@@ -183,3 +183,64 @@ TEST_CASE("cookie strings", "[web][sessions]") {
     CHECK(gone.find(attr) != std::string::npos);
   }
 }
+
+TEST_CASE("peek finds a session without restarting its idle timer", "[web][sessions]") {
+  SessionTable table;
+  const Session s = must_create(table, "night.guard", Role::guard, t0());
+  // Background refreshes every few minutes do not keep an unattended console logged in.
+  for (auto t = 3min; t < 15min; t += 3min) {
+    const auto found = table.peek(s.id, t0() + t);
+    REQUIRE(found);
+    CHECK(found->last_seen == t0());
+  }
+  CHECK_FALSE(table.peek(s.id, t0() + 15min));
+  CHECK(table.size() == 0);
+
+  // A foreground lookup does restart it; a later peek sees that.
+  const Session u = must_create(table, "night.guard", Role::guard, t0());
+  REQUIRE(table.lookup(u.id, t0() + 10min));
+  CHECK(table.peek(u.id, t0() + 24min));
+  CHECK_FALSE(table.peek(u.id, t0() + 25min));
+  CHECK_FALSE(table.peek("", t0()));
+  CHECK_FALSE(table.peek(u.csrf_token, t0()));
+}
+
+TEST_CASE("the end observer hears of every session that expires or is evicted, and why", "[web][sessions]") {
+  SessionTable table(SessionLimits{15min, 1h, 3});
+  std::vector<std::pair<std::string, SessionEnd>> ended;
+  table.set_end_observer([&](const Session& s, SessionEnd why) {
+    ended.emplace_back(s.operator_name, why);
+    CHECK_FALSE(s.id.empty());
+  });
+  const Session idle = must_create(table, "idle", Role::guard, t0());
+  const Session busy = must_create(table, "busy", Role::guard, t0());
+  const Session bye = must_create(table, "bye", Role::guard, t0());
+  // Logout and operator-wide ends are the caller's doing: not reported.
+  CHECK(table.destroy(bye.id));
+  CHECK(ended.empty());
+  for (auto t = 10min; t < 1h; t += 10min) REQUIRE(table.lookup(busy.id, t0() + t));
+  // The sweep finds the idle one; the busy one ends at the absolute hour.
+  CHECK(table.expire(t0() + 20min) == 1);
+  REQUIRE(ended.size() == 1);
+  CHECK(ended[0] == std::pair<std::string, SessionEnd>{"idle", SessionEnd::idle});
+  CHECK_FALSE(table.lookup(busy.id, t0() + 1h));
+  REQUIRE(ended.size() == 2);
+  CHECK(ended[1] == std::pair<std::string, SessionEnd>{"busy", SessionEnd::absolute});
+  CHECK(table.size() == 0);
+  CHECK(table.expire(t0() + 2h) == 0);
+  CHECK(ended.size() == 2);  // reported once
+
+  // A full table evicts the least recently used live session, and says so.
+  const Session a = must_create(table, "a", Role::guard, t0() + 2h);
+  const Session b = must_create(table, "b", Role::guard, t0() + 2h + 1min);
+  const Session c = must_create(table, "c", Role::guard, t0() + 2h + 2min);
+  must_create(table, "d", Role::guard, t0() + 2h + 3min);
+  REQUIRE(ended.size() == 3);
+  CHECK(ended[2] == std::pair<std::string, SessionEnd>{"a", SessionEnd::evicted});
+  CHECK_FALSE(table.peek(a.id, t0() + 2h + 3min));
+  CHECK(table.peek(b.id, t0() + 2h + 3min));
+  CHECK(table.peek(c.id, t0() + 2h + 3min));
+  CHECK(to_string(SessionEnd::idle) == "idle");
+  CHECK(to_string(SessionEnd::absolute) == "absolute");
+  CHECK(to_string(SessionEnd::evicted) == "evicted");
+}

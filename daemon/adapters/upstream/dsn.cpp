@@ -5,6 +5,8 @@
 
 #include <memory>
 
+#include "adapters/upstream/libpq_lazy.hpp"
+
 namespace zonegate::adapters::upstream {
 namespace {
 
@@ -14,6 +16,10 @@ struct OptionsDeleter {
 using Options = std::unique_ptr<PQconninfoOption, OptionsDeleter>;
 
 Options parse(std::string_view dsn, std::string& error) {
+  if (auto missing = libpq_load_error()) {
+    error = *missing;
+    return nullptr;
+  }
   char* err = nullptr;
   const std::string text(dsn);
   Options opts(PQconninfoParse(text.c_str(), &err));

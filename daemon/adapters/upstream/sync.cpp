@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "adapters/upstream/dsn.hpp"
+#include "adapters/upstream/libpq_lazy.hpp"
 
 namespace zonegate::adapters::upstream {
 
@@ -560,6 +561,11 @@ class UpstreamSync::Impl : public std::enable_shared_from_this<Impl> {
     // Note: with a host name (not hostaddr) libpq resolves it inside PQconnectStartParams, which
     // blocks the loop for the resolver's time; a DSN with hostaddr (and host for TLS name checks)
     // avoids that.
+    if (auto missing = libpq_load_error()) {
+      begin_op("connecting");
+      fail(*missing);
+      return;
+    }
     conn_ = PQconnectStartParams(keys.data(), values.data(), 1);
     begin_op("connecting");
     if (conn_ == nullptr) {

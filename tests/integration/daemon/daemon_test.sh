@@ -282,6 +282,10 @@ if "$BUILD/zonegate" sim tap alice lobby in --socket "$RUN4/control.sock" >"$TMP
 else
   fail "zonegate sim tap --socket: $(cat "$TMP/tap4")"
 fi
+# Without daemon.upstream, libpq (and its LDAP/GnuTLS/Kerberos chain) is never loaded: it is
+# loaded on first use, which keeps the idle footprint of a stand-alone gateway down.
+if grep -q "libpq" "/proc/$PID/maps"; then fail "libpq is mapped although no upstream is configured"
+else pass "libpq not loaded without daemon.upstream"; fi
 # Members of the wrong JSON type are refused with an error; the daemon keeps running.
 for req in '{"cmd":"sim.fire","on":"yes"}' '{"cmd":"sim.tamper","id":"cabinet-lid","on":1}' \
   '{"cmd":"sim.reader","reader":"lobby:in","online":null}' \
